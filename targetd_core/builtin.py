@@ -1,0 +1,169 @@
+"""The core's own RPC methods, registered as the built-in plugin ``core``.
+
+The core owns ``pool_list`` and every call that names a pool or a file system: it
+checks what the contract lets it check generically (unknown pool, name in use or
+missing, size not larger, volume still exported) and routes the call to the pool
+object of the plugin that owns the pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from .core import Core
+from .errors import Code, TargetdError
+from .methods import RpcMethod, rpc_method
+from .params import Name, Size
+from .pools import BlockPool, FileSystem, FsPool, Volume
+
+impl = pluggy.HookimplMarker("targetd")
+
+E = Code
+
+
+def _volume(pool: BlockPool, name: str) -> Volume:
+    vol = pool.get_volume(name)
+    if vol is None:
+        raise TargetdError(E.VOLUME_NOT_FOUND, f"volume {name!r} not found in pool {pool.name!r}")
+    return vol
+
+
+def _free_volume_name(pool: BlockPool, name: str) -> None:
+    if pool.get_volume(name) is not None:
+        raise TargetdError(E.NAME_CONFLICT, f"volume {name!r} already exists in pool {pool.name!r}")
+
+
+def _larger(size: int, current: int, what: str) -> None:
+    if size <= current:
+        raise TargetdError(
+            E.INVALID_ARGUMENT,
+            f"size {size} is not larger than {what}'s current size {current}",
+        )
+
+
+def _snapshot(pool: FsPool, fs: FileSystem, ss_uuid: str):  # type: ignore[no-untyped-def]
+    for ss in pool.list_snapshots(fs):
+        if ss.uuid == ss_uuid:
+            return ss
+    raise TargetdError(E.SNAPSHOT_NOT_FOUND, f"no snapshot with uuid {ss_uuid!r} of {fs.name!r}")
+
+
+def _fs_name_free(pool: FsPool, name: str, code: Code) -> None:
+    if any(fs.name == name for fs in pool.list_filesystems()):
+        raise TargetdError(code, f"a file system named {name!r} exists in pool {pool.name!r}")
+
+
+def methods(core: Core) -> list[RpcMethod]:
+    @rpc_method(changes_storage=False)
+    def pool_list() -> list[dict[str, Any]]:
+        """Every configured pool, block and fs, with its size and free space."""
+        pools: list[Any] = [*core.block_pools.values(), *core.fs_pools.values()]
+        return [p.info().to_json() for p in pools]
+
+    @rpc_method(changes_storage=False, errors=(E.INVALID_POOL,))
+    def vol_list(pool: str) -> list[dict[str, Any]]:
+        """The volumes of a block pool."""
+        return [v.to_json() for v in core.block_pool(pool).list_volumes()]
+
+    @rpc_method(errors=(E.INVALID_POOL, E.NAME_CONFLICT))
+    def vol_create(pool: str, name: Name, size: Size) -> None:
+        """Create a volume of ``size`` bytes."""
+        p = core.block_pool(pool)
+        _free_volume_name(p, name)
+        p.create_volume(name, size)
+
+    @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND, E.VOLUME_MASKED))
+    def vol_destroy(pool: str, name: Name) -> None:
+        """Destroy a volume and its data; refused while it is exported."""
+        p = core.block_pool(pool)
+        _volume(p, name)
+        if core.volume_exported(p.name, name):
+            raise TargetdError(
+                E.VOLUME_MASKED,
+                f"volume {name!r} is exported or mapped to an access group; "
+                "remove its exports first",
+            )
+        p.destroy_volume(name)
+
+    @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND, E.NAME_CONFLICT))
+    def vol_copy(
+        pool: str,
+        vol_orig: Name,
+        vol_new: Name,
+        size: Size | None = None,
+        timeout: Any = None,
+    ) -> None:
+        """Create ``vol_new`` with the contents of ``vol_orig`` (grown to ``size``)."""
+        p = core.block_pool(pool)
+        src = _volume(p, vol_orig)
+        _free_volume_name(p, vol_new)
+        if size is not None:
+            _larger(size, src.size, vol_orig)
+        p.copy_volume(vol_orig, vol_new, size)
+
+    @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND))
+    def vol_resize(pool: str, name: Name, size: Size) -> None:
+        """Grow a volume to ``size`` bytes."""
+        p = core.block_pool(pool)
+        _larger(size, _volume(p, name).size, name)
+        p.resize_volume(name, size)
+
+    @rpc_method(changes_storage=False)
+    def fs_list() -> list[dict[str, Any]]:
+        """Every file system of every fs pool."""
+        return [fs.to_json() for p in core.fs_pools.values() for fs in p.list_filesystems()]
+
+    @rpc_method(errors=(E.INVALID_POOL, E.FS_OR_SNAPSHOT_EXISTS))
+    def fs_create(pool_name: str, name: Name, size_bytes: Size) -> None:
+        """Create a file system; ``size_bytes`` (0 for none) is its quota."""
+        p = core.fs_pool(pool_name)
+        _fs_name_free(p, name, E.FS_OR_SNAPSHOT_EXISTS)
+        p.create_fs(name, size_bytes)
+
+    @rpc_method(errors=(E.FS_NOT_FOUND,))
+    def fs_destroy(uuid: str) -> None:
+        """Destroy a file system and every snapshot taken from it."""
+        p, fs = core.find_fs(uuid)
+        p.destroy_fs(fs)
+
+    @rpc_method(errors=(E.FS_NOT_FOUND, E.SNAPSHOT_NOT_FOUND, E.FS_CLONE_EXISTS))
+    def fs_clone(fs_uuid: str, dest_fs_name: Name, snapshot_id: str | None = None) -> None:
+        """A writable copy of a file system, or of one of its snapshots."""
+        p, fs = core.find_fs(fs_uuid)
+        ss = _snapshot(p, fs, snapshot_id) if snapshot_id else None
+        _fs_name_free(p, dest_fs_name, E.FS_CLONE_EXISTS)
+        p.clone_fs(fs, dest_fs_name, ss)
+
+    @rpc_method(changes_storage=False, errors=(E.FS_NOT_FOUND,))
+    def ss_list(fs_uuid: str) -> list[dict[str, Any]]:
+        """The read-only snapshots of a file system."""
+        p, fs = core.find_fs(fs_uuid)
+        return [ss.to_json() for ss in p.list_snapshots(fs)]
+
+    @rpc_method(errors=(E.FS_NOT_FOUND, E.FS_OR_SNAPSHOT_EXISTS))
+    def fs_snapshot(fs_uuid: str, dest_ss_name: Name) -> None:
+        """Take a read-only snapshot of a file system."""
+        p, fs = core.find_fs(fs_uuid)
+        if any(ss.name == dest_ss_name for ss in p.list_snapshots(fs)):
+            raise TargetdError(
+                E.FS_OR_SNAPSHOT_EXISTS, f"a snapshot named {dest_ss_name!r} of {fs.name!r} exists"
+            )
+        p.snapshot_fs(fs, dest_ss_name)
+
+    @rpc_method(errors=(E.FS_NOT_FOUND, E.SNAPSHOT_NOT_FOUND))
+    def fs_snapshot_delete(fs_uuid: str, ss_uuid: str) -> None:
+        """Delete a snapshot."""
+        p, fs = core.find_fs(fs_uuid)
+        p.delete_snapshot(fs, _snapshot(p, fs, ss_uuid))
+
+    return [
+        pool_list, vol_list, vol_create, vol_destroy, vol_copy, vol_resize,
+        fs_list, fs_create, fs_destroy, fs_clone, ss_list, fs_snapshot, fs_snapshot_delete,
+    ]
+
+
+@impl
+def targetd_rpc_methods(core: Core) -> list[RpcMethod]:
+    return methods(core)

@@ -1,0 +1,81 @@
+"""The hooks a targetd plugin implements: the public API for third parties.
+
+A plugin is a module (or object) with functions marked ``@targetd_core.plugin.impl``
+whose names are those below, registered through the ``targetd`` entry-point group::
+
+    [project.entry-points.targetd]
+    mybackend = "targetd_mybackend.plugin"
+
+Every hook is optional. The core calls them in this order at start-up, once, before
+it binds its socket (so a broken configuration stops the daemon with a clear message):
+
+1. :func:`targetd_config_options` — the configuration keys the plugin reads;
+2. the configuration is checked against all declared keys;
+3. :func:`targetd_block_pools`, :func:`targetd_fs_pools`, :func:`targetd_export_handlers`
+   and :func:`targetd_rpc_methods`, each given the :class:`~targetd_core.core.Core`.
+
+The objects returned are shared by every request of a worker (and inherited by every
+worker): keep no per-request state in them, and never cache what the storage says
+(another worker may have changed it).
+
+Hooks may raise :class:`~targetd_core.errors.ConfigError` (naming the key) to refuse
+the configuration; the core reports all of them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .config import ConfigOption
+    from .core import Core
+    from .methods import RpcMethod
+    from .pools import BlockPool, ExportHandler, FsPool
+
+hookspec = pluggy.HookspecMarker("targetd")
+
+
+@hookspec
+def targetd_config_options() -> Iterable[ConfigOption]:
+    """Declare the configuration keys this plugin reads, with types and defaults.
+
+    Keys nobody declares are reported as a warning at start-up. Two plugins may
+    declare the same key (e.g. ``fs_pools``) if they agree on its type.
+    """
+
+
+@hookspec
+def targetd_block_pools(core: Core) -> Iterable[BlockPool]:
+    """Return the block pools this plugin owns, built from ``core.config``.
+
+    A pool name may be owned by exactly one plugin; a name claimed twice stops the
+    daemon. The core calls :meth:`BlockPool.check` on each.
+    """
+
+
+@hookspec
+def targetd_fs_pools(core: Core) -> Iterable[FsPool]:
+    """Return the file system pools this plugin owns.
+
+    The ``fs_pools`` key lists mount points of any type; a plugin returns pools for the
+    entries it recognises (by their type in the mount table) and leaves the others.
+    An entry no plugin takes stops the daemon.
+    """
+
+
+@hookspec
+def targetd_export_handlers(core: Core) -> Iterable[ExportHandler]:
+    """Return export handlers; the core asks each of them whether a volume is still
+    exported before destroying it (-303)."""
+
+
+@hookspec
+def targetd_rpc_methods(core: Core) -> Iterable[RpcMethod]:
+    """Return the JSON-RPC methods this plugin adds.
+
+    A method name may be registered by exactly one plugin; a name registered twice
+    stops the daemon, naming both plugins. See :func:`targetd_core.plugin.rpc_method`.
+    """

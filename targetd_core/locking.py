@@ -1,0 +1,64 @@
+"""The storage lock: serialises calls that change storage, across gunicorn workers.
+
+A reader-writer lock on a file (``flock``): listing calls take it shared and may run
+side by side, changing calls take it exclusive. Each acquisition opens the file anew,
+so the lock also works between threads of one worker (flock locks belong to the open
+file description). A plugin that must do long work inside a changing call, once the
+storage is in a state other calls can safely see (a block copy into a new volume, say),
+may step out of the lock with :meth:`StorageLock.released`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class StorageLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._held = threading.local()
+
+    def _acquire(self, exclusive: bool) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @contextlib.contextmanager
+    def hold(self, exclusive: bool) -> Iterator[None]:
+        """Hold the lock (re-entrant within a thread: an inner hold is a no-op)."""
+        if getattr(self._held, "fd", None) is not None:
+            yield
+            return
+        fd = self._acquire(exclusive)
+        self._held.fd, self._held.exclusive = fd, exclusive
+        try:
+            yield
+        finally:
+            fd, self._held.fd = self._held.fd, None
+            if fd is not None:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Step out of the lock this thread holds, and take it again afterwards."""
+        fd = getattr(self._held, "fd", None)
+        if fd is None:
+            yield
+            return
+        exclusive = self._held.exclusive
+        self._held.fd = None
+        os.close(fd)
+        try:
+            yield
+        finally:
+            self._held.fd = self._acquire(exclusive)
+            self._held.exclusive = exclusive

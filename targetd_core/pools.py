@@ -1,0 +1,176 @@
+"""What a storage plugin contributes: block pools, fs pools and export handlers.
+
+These abstract classes are part of the public plugin API. The core routes every call
+that names a pool (or a file system uuid) to the object that owns it and performs the
+contract's generic checks first (name rules, unknown pool, existing or missing volume,
+size not larger, volume still exported), so an implementation only does the storage
+work. All methods run while the core holds the storage lock (shared for the listing
+methods, exclusive for the others); see :class:`targetd_core.locking.StorageLock`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """One ``pool_list`` entry."""
+
+    name: str
+    size: int
+    free_size: int
+    type: str  # "block" or "fs"
+    uuid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["uuid"] is None:
+            del d["uuid"]
+        return d
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A block volume. ``uuid`` is stable for the volume's life, new for a new volume of
+    the same name, and is used as the SCSI unit serial by export handlers, so it must
+    be printable ASCII without spaces."""
+
+    name: str
+    size: int
+    uuid: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileSystem:
+    name: str
+    uuid: str
+    total_space: int
+    free_space: int
+    pool: str
+    full_path: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    uuid: str
+    timestamp: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BlockPool(ABC):
+    """A pool of block volumes (an LVM VG or thin pool, a ZFS dataset of zvols, ...).
+
+    ``name`` is the pool's name as configured and as clients see it.
+    """
+
+    type: ClassVar[str] = "block"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def check(self) -> None:
+        """Called once at start-up. Raise :class:`~targetd_core.errors.ConfigError`
+        (naming the configuration key) if the pool does not exist on the host."""
+
+    @abstractmethod
+    def info(self) -> PoolInfo:
+        """Size, free space and a stable string uuid of the pool."""
+
+    @abstractmethod
+    def list_volumes(self) -> list[Volume]:
+        """Every volume of the pool, with one storage-tool call at most."""
+
+    def get_volume(self, name: str) -> Volume | None:
+        """The named volume, or None. Override when a single lookup is cheaper."""
+        for vol in self.list_volumes():
+            if vol.name == name:
+                return vol
+        return None
+
+    @abstractmethod
+    def create_volume(self, name: str, size: int) -> None:
+        """Create a volume. The core has checked the name is free."""
+
+    @abstractmethod
+    def destroy_volume(self, name: str) -> None:
+        """Destroy a volume and its data. The core has checked it exists and is not
+        exported."""
+
+    @abstractmethod
+    def copy_volume(self, src: str, dst: str, size: int | None) -> None:
+        """Create ``dst`` with ``src``'s contents (grown to ``size`` when given). The
+        core has checked ``src`` exists, ``dst`` is free and ``size`` is larger. On
+        failure nothing of ``dst`` may be left behind."""
+
+    @abstractmethod
+    def resize_volume(self, name: str, size: int) -> None:
+        """Grow a volume. The core has checked it exists and ``size`` is larger."""
+
+    @abstractmethod
+    def device_path(self, name: str) -> str:
+        """The block device node of a volume, e.g. ``/dev/vg/lv`` or ``/dev/zvol/p/v``."""
+
+
+class FsPool(ABC):
+    """A pool of file systems (a btrfs mount point, a ZFS dataset, ...)."""
+
+    type: ClassVar[str] = "fs"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def check(self) -> None:
+        """Called once at start-up; raise ConfigError if the pool is unusable."""
+
+    @abstractmethod
+    def info(self) -> PoolInfo: ...
+
+    @abstractmethod
+    def list_filesystems(self) -> list[FileSystem]: ...
+
+    @abstractmethod
+    def create_fs(self, name: str, size_bytes: int) -> None:
+        """Create a file system; ``size_bytes`` > 0 is its quota. Name checked free."""
+
+    @abstractmethod
+    def destroy_fs(self, fs: FileSystem) -> None:
+        """Destroy a file system and every snapshot taken from it."""
+
+    @abstractmethod
+    def clone_fs(self, fs: FileSystem, dest_name: str, snapshot: Snapshot | None) -> None:
+        """A writable copy of ``fs`` (or of its ``snapshot``) named ``dest_name``."""
+
+    @abstractmethod
+    def list_snapshots(self, fs: FileSystem) -> list[Snapshot]: ...
+
+    @abstractmethod
+    def snapshot_fs(self, fs: FileSystem, name: str) -> None:
+        """A read-only snapshot of ``fs``; the core has checked the name is free."""
+
+    @abstractmethod
+    def delete_snapshot(self, fs: FileSystem, snapshot: Snapshot) -> None: ...
+
+
+class ExportHandler(ABC):
+    """Something that makes volumes reachable by hosts (iSCSI, NVMe-oF, ...).
+
+    The core asks every handler before a volume is destroyed.
+    """
+
+    name: str = "export"
+
+    @abstractmethod
+    def volume_exported(self, pool: str, volume: str) -> bool:
+        """True while ``pool``/``volume`` is exported or mapped to an access group."""
