@@ -159,8 +159,19 @@ def methods(core: Core) -> list[RpcMethod]:
         p.delete_snapshot(fs, _snapshot(p, fs, ss_uuid))
 
     return [
-        pool_list, vol_list, vol_create, vol_destroy, vol_copy, vol_resize,
-        fs_list, fs_create, fs_destroy, fs_clone, ss_list, fs_snapshot, fs_snapshot_delete,
+        pool_list,
+        vol_list,
+        vol_create,
+        vol_destroy,
+        vol_copy,
+        vol_resize,
+        fs_list,
+        fs_create,
+        fs_destroy,
+        fs_clone,
+        ss_list,
+        fs_snapshot,
+        fs_snapshot_delete,
     ]
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 from .errors import Code, TargetdError
 from .names import NAME_MAX, NAME_RE, check_name, check_size
@@ -124,9 +125,7 @@ def bind(func: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(func, include_extras=True)
     unknown = sorted(set(params) - set(sig.parameters))
     if unknown:
-        raise TargetdError(
-            Code.INVALID_ARGUMENT, f"unknown parameter(s): {', '.join(unknown)}"
-        )
+        raise TargetdError(Code.INVALID_ARGUMENT, f"unknown parameter(s): {', '.join(unknown)}")
     kwargs: dict[str, Any] = {}
     missing = []
     for name, param in sig.parameters.items():
@@ -135,9 +134,7 @@ def bind(func: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
         elif param.default is inspect.Parameter.empty:
             missing.append(name)
     if missing:
-        raise TargetdError(
-            Code.INVALID_ARGUMENT, f"missing parameter(s): {', '.join(missing)}"
-        )
+        raise TargetdError(Code.INVALID_ARGUMENT, f"missing parameter(s): {', '.join(missing)}")
     return kwargs
 
 
@@ -156,8 +153,15 @@ def annotation_schema(annotation: Any) -> dict[str, Any]:
     if origin is list:
         (item,) = typing.get_args(annotation) or (Any,)
         return {"type": "array", "items": annotation_schema(item)}
-    simple = {bool: "boolean", int: "integer", str: "string", float: "number",
-              type(None): "null", dict: "object", list: "array"}
+    simple = {
+        bool: "boolean",
+        int: "integer",
+        str: "string",
+        float: "number",
+        type(None): "null",
+        dict: "object",
+        list: "array",
+    }
     if annotation in simple:
         return {"type": simple[annotation]}
     if origin is dict:

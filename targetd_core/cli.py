@@ -1,0 +1,160 @@
+"""The ``targetd`` command: run the daemon, or list the plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import structlog
+
+from . import __version__, logs
+from .auth import Authenticator
+from .config import DEFAULT_CONFIG_PATH, parse_bind
+from .plugins import ENTRY_POINT_GROUP, StartupError, build_core, discover
+from .rpc import Dispatcher
+from .tlscheck import check_tls_files
+from .wsgi import TargetdApp
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="targetd",
+        description="Remote storage management daemon (JSON-RPC 2.0 over HTTP(S)).",
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help=f"configuration file (default {DEFAULT_CONFIG_PATH})",
+    )
+    p.add_argument(
+        "--bind",
+        metavar="ADDRESS:PORT",
+        help="listen address, overriding the 'bind' configuration key",
+    )
+    p.add_argument("--version", action="version", version=f"targetd {__version__}")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the daemon in the foreground (the default)")
+    pl = sub.add_parser("plugins", help="list installed plugins and what they contribute")
+    pl.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("check", help="check the configuration and plugins, then exit")
+    return p
+
+
+def _fail(path: Path, exc: StartupError) -> int:
+    for w in exc.warnings:
+        print(f"targetd: warning: {w}", file=sys.stderr)
+    print(f"targetd: cannot start; problems in {path}:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 2
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    try:
+        core, _ = build_core(args.config)
+        infos = list(core.plugins.values())
+        note = ""
+    except StartupError as exc:
+        # Still show what is installed, without what each contributes.
+        infos = []
+        note = "; ".join(exc.problems)
+        for name, ep in sorted(discover().items()):
+            dist = getattr(ep, "dist", None)
+            infos.append(
+                type(
+                    "P",
+                    (),
+                    {
+                        "name": name,
+                        "version": dist.version if dist else "?",
+                        "distribution": dist.metadata["Name"] if dist else "?",
+                        "block_pools": [],
+                        "fs_pools": [],
+                        "export_handlers": [],
+                        "methods": [],
+                        "config_keys": [],
+                    },
+                )()
+            )
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    vars(i)
+                    if hasattr(i, "__dataclass_fields__")
+                    else {k: getattr(i, k) for k in ("name", "version", "distribution")}
+                    for i in infos
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print(f"plugins (entry-point group '{ENTRY_POINT_GROUP}'):")
+    for i in infos:
+        print(f"  {i.name} {i.version} ({i.distribution})")
+        for label, items in (
+            ("block pools", i.block_pools),
+            ("fs pools", i.fs_pools),
+            ("export handlers", i.export_handlers),
+            ("methods", i.methods),
+            ("config keys", i.config_keys),
+        ):
+            if items:
+                print(f"    {label}: {', '.join(items)}")
+    if note:
+        print(f"(contributions unknown: the configuration does not load: {note})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "plugins":
+        return _plugins(args)
+    if args.bind:
+        try:
+            parse_bind(args.bind)
+        except ValueError as exc:
+            print(f"targetd: --bind: {exc}", file=sys.stderr)
+            return 2
+    try:
+        core, warnings = build_core(args.config)
+    except StartupError as exc:
+        return _fail(args.config, exc)
+    tls_problems = check_tls_files(core.config)
+    if tls_problems:
+        return _fail(args.config, StartupError(tls_problems))
+    cfg = core.config
+    logs.add_secret(cfg["password"])
+    logs.configure(cfg["log_level"], cfg["log_format"])
+    log = structlog.get_logger("targetd")
+    for w in warnings:
+        log.warning(w)
+    if args.command == "check":
+        print("configuration OK", file=sys.stderr)
+        return 0
+    from .server import TargetdServer, gunicorn_options
+
+    auth = Authenticator(cfg["user"], cfg["password"], Path(cfg["state_dir"]) / "tarpit")
+    app = TargetdApp(Dispatcher(core), auth)
+    options = gunicorn_options(cfg, args.bind)
+    log.info(
+        "starting",
+        version=__version__,
+        bind=options["bind"],
+        ssl=cfg["ssl"],
+        workers=cfg["workers"],
+        plugins=sorted(core.plugins),
+        pools=sorted([*core.block_pools, *core.fs_pools]),
+        pid=os.getpid(),
+    )
+    TargetdServer(app, options).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

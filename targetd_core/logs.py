@@ -1,0 +1,82 @@
+"""Structured logging (structlog): console for people on a terminal, JSON lines otherwise.
+
+Secrets never reach the log: values of keys that look like secrets are replaced, and
+the configured password is scrubbed from every string as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+
+SECRET_KEY_RE = re.compile(r"pass|secret|token|authorization", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+_secrets: set[str] = set()
+
+
+def add_secret(value: str | None) -> None:
+    """Remember a secret value so that it is scrubbed from any log line."""
+    if value and len(value) >= 3:
+        _secrets.add(value)
+
+
+def redact_params(params: Mapping[str, Any], extra: Iterable[str] = ()) -> dict[str, Any]:
+    """A copy of RPC params with secret values replaced (for debug logging)."""
+    extra = set(extra)
+    return {
+        k: REDACTED if (k in extra or SECRET_KEY_RE.search(k)) and v else v
+        for k, v in params.items()
+    }
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for s in _secrets:
+            if s in value:
+                value = value.replace(s, REDACTED)
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if SECRET_KEY_RE.search(str(k)) and v else _scrub(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _redact_processor(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {k: (REDACTED if SECRET_KEY_RE.search(k) and v else _scrub(v)) for k, v in event.items()}
+
+
+def configure(level: str = "info", fmt: str = "auto") -> None:
+    """Configure structlog (and the stdlib logging that gunicorn uses)."""
+    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    numeric = logging.getLevelName(level.upper())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_processor,
+        structlog.processors.format_exc_info,
+    ]
+    if use_console:
+        processors[-1] = structlog.dev.set_exc_info
+        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    else:
+        processors.append(structlog.processors.JSONRenderer())
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(
+        level=numeric, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
+    )

@@ -1,0 +1,127 @@
+"""JSON-RPC 2.0 dispatch: the contract's request rules on top of jsonrpcserver.
+
+jsonrpcserver does the protocol work (validation against the JSON-RPC schema, method
+lookup, building responses). Around it this module: parses the body itself (so that a
+parse error is -32700 with ``id: null``), accepts ``"params": null`` (which real clients
+send and jsonrpcserver's schema refuses), dispatches each member of a batch on its own
+(so one bad member does not spoil the batch), checks arguments against the method's
+typed signature, takes the storage lock, turns errors into contract codes, and logs
+one event per call.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from jsonrpcserver import Error, Success
+from jsonrpcserver.main import default_validator, dispatch_to_response
+from jsonrpcserver.response import to_serializable_one
+
+from .core import Core
+from .errors import Code, TargetdError
+from .logs import redact_params
+from .methods import RpcMethod
+from .params import bind
+
+log = structlog.get_logger("targetd.rpc")
+
+
+@dataclass
+class CallContext:
+    """Who is calling: passed to every method wrapper by jsonrpcserver."""
+
+    client: str = ""
+    user: str = ""
+
+
+def _error(code: int, message: str, id: Any = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id}
+
+
+class Dispatcher:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.methods: dict[str, Callable[..., Any]] = {
+            name: self._wrap(m) for name, m in core.methods.items()
+        }
+
+    def _wrap(self, method: RpcMethod) -> Callable[..., Any]:
+        lock = self.core.lock
+
+        def call(ctx: CallContext, *args: Any, **params: Any) -> Any:
+            if args:
+                return Error(
+                    int(Code.INVALID_ARGUMENT), "params must be an object (named parameters)"
+                )
+            try:
+                kwargs = bind(method.func, params)
+                log.debug(
+                    "call params",
+                    method=method.name,
+                    params=redact_params(params, method.secret_params),
+                )
+                with lock.hold(exclusive=method.changes_storage):
+                    return Success(method.func(**kwargs))
+            except TargetdError as exc:
+                if exc.data is None:
+                    return Error(exc.code, exc.message)
+                return Error(exc.code, exc.message, exc.data)
+            except Exception:
+                ref = uuid.uuid4().hex[:12]
+                log.exception("method failed", method=method.name, plugin=method.plugin, ref=ref)
+                return Error(
+                    int(Code.UNEXPECTED),
+                    f"internal error in {method.name}; the daemon's log has the details "
+                    f"(reference {ref})",
+                )
+
+        return call
+
+    def _one(self, item: Any, ctx: CallContext) -> dict[str, Any] | None:
+        """Dispatch one request object; None for a notification."""
+        if isinstance(item, dict) and "params" in item and item["params"] is None:
+            item = {k: v for k, v in item.items() if k != "params"}
+        started = time.monotonic()
+        out = dispatch_to_response(
+            "",
+            self.methods,
+            context=ctx,
+            deserializer=lambda _: item,
+            validator=default_validator,
+            post_process=to_serializable_one,
+        )
+        elapsed = time.monotonic() - started
+        is_dict = isinstance(item, dict)
+        method = item.get("method") if is_dict else None
+        req_id = item.get("id") if is_dict else None
+        log.info(
+            "rpc",
+            client=ctx.client,
+            user=ctx.user,
+            method=method if isinstance(method, str) else None,
+            id=req_id if not isinstance(req_id, int) or abs(req_id) < 2**63 else str(req_id),
+            notification=is_dict and "id" not in item,
+            duration_ms=round(elapsed * 1000, 2),
+            outcome=out["error"]["code"] if out and "error" in out else "ok",
+        )
+        return out
+
+    def handle(self, body: bytes, ctx: CallContext) -> Any:
+        """A request body -> the reply object to serialise, or None for no reply."""
+        try:
+            request = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            log.info("rpc", client=ctx.client, user=ctx.user, outcome=-32700)
+            return _error(-32700, "Parse error: the body is not JSON")
+        if isinstance(request, list):
+            if not request:
+                return _error(-32600, "Invalid request: empty batch")
+            replies = [r for r in (self._one(item, ctx) for item in request) if r is not None]
+            return replies or None
+        return self._one(request, ctx)

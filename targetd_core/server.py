@@ -1,0 +1,80 @@
+"""Serving the WSGI app with gunicorn, started programmatically.
+
+Workers are gthread workers (several threads each), so a request delayed by the login
+tarpit or a long storage call does not block the others. SIGINT is made as graceful as
+SIGTERM: in-flight requests finish before the daemon exits.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+
+from .config import Config, parse_bind
+from .tlscheck import make_server_context
+
+
+def _known_settings() -> set[str]:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return {s.name for s in KNOWN_SETTINGS}
+
+
+class _GracefulArbiter(Arbiter):
+    def handle_int(self) -> None:  # SIGINT stops as gracefully as SIGTERM
+        self.handle_term()
+
+
+def _post_worker_init(worker: Any) -> None:
+    signal.signal(signal.SIGINT, worker.handle_exit)
+
+
+def _ssl_context(conf: Any, default_factory: Any) -> Any:
+    return make_server_context(conf.certfile, conf.keyfile)
+
+
+def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
+    host, port = parse_bind(bind or config["bind"])
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    options: dict[str, Any] = {
+        "bind": [address],
+        "workers": config["workers"],
+        "worker_class": "gthread",
+        "threads": config["threads"],
+        "timeout": 120,
+        "graceful_timeout": 60,
+        "keepalive": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": config["log_level"],
+        "proc_name": "targetd",
+        "post_worker_init": _post_worker_init,
+        "limit_request_field_size": 8190,
+    }
+    if "control_socket_disable" in _known_settings():
+        options["control_socket_disable"] = True  # no runtime control socket (gunicorn 24+)
+    if config["ssl"]:
+        options.update(
+            certfile=config["ssl_cert"], keyfile=config["ssl_key"], ssl_context=_ssl_context
+        )
+    return options
+
+
+class TargetdServer(BaseApplication):
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.application
+
+    def run(self) -> None:
+        _GracefulArbiter(self).run()

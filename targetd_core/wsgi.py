@@ -1,0 +1,110 @@
+"""The WSGI application: the HTTP layer of the contract in front of the dispatcher."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+from .auth import Authenticator, Verdict
+from .rpc import CallContext, Dispatcher
+
+log = structlog.get_logger("targetd.http")
+
+MAX_BODY = 128 * 1024
+RPC_PATH = "/targetrpc"
+JSON = "application/json"
+
+StartResponse = Callable[..., Any]
+
+
+def _plain(
+    start_response: StartResponse,
+    status: str,
+    text: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> Iterable[bytes]:
+    body = (text + "\n").encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    start_response(status, headers + (extra or []))
+    return [body]
+
+
+class TargetdApp:
+    def __init__(self, dispatcher: Dispatcher, auth: Authenticator) -> None:
+        self.dispatcher = dispatcher
+        self.auth = auth
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        client = environ.get("REMOTE_ADDR", "")
+        path = environ.get("PATH_INFO", "")
+        verb = environ.get("REQUEST_METHOD", "")
+        verdict, user = self.auth.check(environ.get("HTTP_AUTHORIZATION"))
+        if verdict is Verdict.MISSING:
+            return _plain(
+                start_response,
+                "401 Unauthorized",
+                "authentication required",
+                [("WWW-Authenticate", 'Basic realm="targetd"')],
+            )
+        if verdict is Verdict.MALFORMED:
+            return _plain(start_response, "400 Bad Request", "malformed Authorization header")
+        if self.auth.being_delayed(client):
+            return _plain(
+                start_response,
+                "503 Service Unavailable",
+                "a failed login from this address is being delayed; retry later",
+                [("Retry-After", "1")],
+            )
+        if verdict is Verdict.WRONG:
+            with self.auth.tarpit(client) as delayed:
+                if not delayed:
+                    return _plain(
+                        start_response,
+                        "503 Service Unavailable",
+                        "a failed login from this address is being delayed",
+                        [("Retry-After", "1")],
+                    )
+            log.warning("login failed", client=client, user=user)
+            return _plain(
+                start_response,
+                "401 Unauthorized",
+                "wrong user or password",
+                [("WWW-Authenticate", 'Basic realm="targetd"')],
+            )
+        if path != RPC_PATH:
+            return _plain(
+                start_response, "404 Not Found", "not found; the endpoint is POST " + RPC_PATH
+            )
+        if verb != "POST":
+            return _plain(start_response, "405 Method Not Allowed", "use POST", [("Allow", "POST")])
+        body = self._read_body(environ)
+        if body is None:
+            return _plain(
+                start_response, "413 Content Too Large", f"request body over {MAX_BODY} bytes"
+            )
+        reply = self.dispatcher.handle(body, CallContext(client=client, user=user))
+        if reply is None:
+            start_response("204 No Content", [])
+            return [b""]
+        data = json.dumps(reply, separators=(",", ":")).encode()
+        start_response("200 OK", [("Content-Type", JSON), ("Content-Length", str(len(data)))])
+        return [data]
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes | None:
+        """The body, or None if it is over the limit (refused without reading it)."""
+        stream = environ["wsgi.input"]
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            try:
+                n = int(length)
+            except ValueError:
+                n = MAX_BODY + 1
+            if n > MAX_BODY:
+                return None
+            return stream.read(n)
+        data = stream.read(MAX_BODY + 1)  # chunked: read no more than the limit
+        return None if len(data) > MAX_BODY else data
