@@ -20,28 +20,39 @@ from .wsgi import TargetdApp
 
 
 def _parser() -> argparse.ArgumentParser:
+    def common(p: argparse.ArgumentParser, default: object) -> None:
+        p.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=default,
+            help=f"configuration file (default {DEFAULT_CONFIG_PATH})",
+        )
+        p.add_argument(
+            "--bind",
+            metavar="ADDRESS:PORT",
+            default=None if default else default,
+            help="listen address, overriding the 'bind' configuration key",
+        )
+
     p = argparse.ArgumentParser(
         prog="targetd",
         description="Remote storage management daemon (JSON-RPC 2.0 over HTTP(S)).",
     )
-    p.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG_PATH,
-        help=f"configuration file (default {DEFAULT_CONFIG_PATH})",
-    )
-    p.add_argument(
-        "--bind",
-        metavar="ADDRESS:PORT",
-        help="listen address, overriding the 'bind' configuration key",
-    )
+    common(p, DEFAULT_CONFIG_PATH)
     p.add_argument("--version", action="version", version=f"targetd {__version__}")
     sub = p.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the daemon in the foreground (the default)")
+    common(
+        sub.add_parser("serve", help="run the daemon in the foreground (the default)"),
+        argparse.SUPPRESS,
+    )
     pl = sub.add_parser("plugins", help="list installed plugins and what they contribute")
+    common(pl, argparse.SUPPRESS)
     pl.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_parser("check", help="check the configuration and plugins, then exit")
+    common(
+        sub.add_parser("check", help="check the configuration and plugins, then exit"),
+        argparse.SUPPRESS,
+    )
     return p
 
 

@@ -108,6 +108,10 @@ def check_value(annotation: Any, value: Any, what: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(what, "an integer", value)
         return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(what, "a number", value)
+        return float(value)
     if annotation is str:
         if not isinstance(value, str):
             raise _type_error(what, "a string", value)

@@ -1,0 +1,1 @@
+"""An example targetd plugin (see README.md beside it)."""
