@@ -1,0 +1,181 @@
+"""The contract's Transport table, against a real gunicorn process (HTTP and HTTPS)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+import requests
+
+from .daemon import Daemon
+
+BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "pool_list"})
+
+
+def test_valid_call_is_200_json_exactly(any_daemon: Daemon) -> None:
+    r = any_daemon.post(BODY)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/json"
+    assert set(r.json()) == {"jsonrpc", "id", "result"}
+
+
+def test_error_reply_has_exactly_the_members(any_daemon: Daemon) -> None:
+    r = any_daemon.post(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "nope"}))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/json"
+    body = r.json()
+    assert set(body) == {"jsonrpc", "id", "error"}
+    assert set(body["error"]) <= {"code", "message", "data"}
+    assert body["error"]["code"] == -32601
+
+
+def test_other_path_with_credentials_is_404(any_daemon: Daemon) -> None:
+    url = any_daemon.url.replace("/targetrpc", "/other")
+    r = requests.post(
+        url, data=BODY, auth=("admin", any_daemon.password), verify=any_daemon.verify, timeout=10
+    )
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("verb", ["GET", "PUT", "DELETE", "PATCH"])
+def test_other_verbs_are_405(any_daemon: Daemon, verb: str) -> None:
+    r = requests.request(
+        verb,
+        any_daemon.url,
+        auth=("admin", any_daemon.password),
+        verify=any_daemon.verify,
+        timeout=10,
+    )
+    assert r.status_code == 405
+
+
+def test_no_credentials_is_401_with_challenge(any_daemon: Daemon) -> None:
+    r = any_daemon.post(BODY, auth=None)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'Basic realm="targetd"'
+
+
+@pytest.mark.parametrize("header", ["Basic !!!notbase64", "Basic " + "dXNlcg==", "Bearer abc"])
+def test_malformed_authorization_is_400(daemon: Daemon, header: str) -> None:
+    r = requests.post(daemon.url, data=BODY, headers={"Authorization": header}, timeout=10)
+    assert r.status_code == 400
+
+
+def test_wrong_password_is_401_after_a_delay(any_daemon: Daemon) -> None:
+    start = time.monotonic()
+    r = any_daemon.post(BODY, auth=("admin", "wrong"))
+    assert r.status_code == 401
+    assert time.monotonic() - start >= 1.0
+    assert r.headers["WWW-Authenticate"] == 'Basic realm="targetd"'
+
+
+def test_wrong_user_is_401(daemon: Daemon) -> None:
+    r = daemon.post(BODY, auth=("root", daemon.password))
+    assert r.status_code == 401
+
+
+def test_concurrent_bad_logins_get_503_at_once(daemon: Daemon) -> None:
+    """One failed attempt is delayed; the others from the same address, landing on
+    either worker, are answered 503 at once, and so is a correct login meanwhile."""
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def attempt(password: str) -> None:
+        t0 = time.monotonic()
+        r = requests.post(daemon.url, data=BODY, auth=("admin", password), timeout=10)
+        with lock:
+            results.append((r.status_code, time.monotonic() - t0))
+
+    first = threading.Thread(target=attempt, args=("bad-0",))
+    first.start()
+    time.sleep(0.2)  # the first attempt is now being delayed
+    others = [threading.Thread(target=attempt, args=(f"bad-{i}",)) for i in range(1, 7)]
+    others.append(threading.Thread(target=attempt, args=(daemon.password,)))
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join()
+    codes = sorted(code for code, _ in results)
+    assert codes.count(401) == 1, results
+    assert codes.count(503) == 7, results
+    assert all(elapsed < 0.7 for code, elapsed in results if code == 503), results
+    # After the delay the right password works again.
+    assert daemon.post(BODY).status_code == 200
+
+
+def test_body_over_128k_is_413(any_daemon: Daemon) -> None:
+    big = (
+        '{"jsonrpc": "2.0", "id": 1, "method": "pool_list", "params": {"x": "'
+        + "a" * 131072
+        + '"}}'
+    )
+    r = any_daemon.post(big)
+    assert r.status_code == 413
+
+
+def test_body_of_exactly_128k_is_read(daemon: Daemon) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "example_echo", "params": {"text": ""}})
+    body = body.replace('"text": ""', '"text": "' + "a" * (131072 - len(body)) + '"')
+    assert len(body) == 131072
+    r = daemon.post(body)
+    assert r.status_code == 200
+    assert len(r.json()["result"]["text"]) > 130000
+
+
+def test_413_without_reading_the_body(daemon: Daemon) -> None:
+    """Announce 100 MB, send none of it: the answer comes anyway."""
+    host, port = daemon.url.split("//")[1].split("/")[0].rsplit(":", 1)
+    import base64
+
+    creds = base64.b64encode(f"admin:{daemon.password}".encode()).decode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            (
+                "POST /targetrpc HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Basic {creds}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 104857600\r\n\r\n"
+            ).encode()
+        )
+        reply = s.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 413")
+
+
+def test_chunked_body_over_limit_is_413(daemon: Daemon) -> None:
+    def gen():  # requests sends a generator chunked, without Content-Length
+        for _ in range(20):
+            yield b"x" * 10000
+
+    r = requests.post(daemon.url, data=gen(), auth=("admin", daemon.password), timeout=10)
+    assert r.status_code == 413
+
+
+def test_tls_only_modern_versions(tls_daemon: Daemon, tls_files: dict[str, str]) -> None:
+    host, port = tls_daemon.url.split("//")[1].split("/")[0].rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=tls_files["ca"])
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            assert s.version() in ("TLSv1.2", "TLSv1.3")
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    with pytest.warns(DeprecationWarning):
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            with old.wrap_socket(raw, server_hostname=host):
+                pass
+
+
+def test_https_port_does_not_speak_plain_http(tls_daemon: Daemon) -> None:
+    with pytest.raises(requests.ConnectionError):
+        requests.post(
+            tls_daemon.url.replace("https://", "http://"),
+            data=BODY,
+            auth=("admin", tls_daemon.password),
+            timeout=10,
+        )
