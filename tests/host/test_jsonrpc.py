@@ -36,7 +36,7 @@ def test_unknown_missing_or_positional_params(daemon: Daemon, params: object) ->
     "id", [0, 1, 2**127 + 12345, -5, "abc", "", 340282366920938463463374607431768211455]
 )
 def test_ids_are_echoed_exactly(daemon: Daemon, id: object) -> None:
-    raw = '{"jsonrpc": "2.0", "id": %s, "method": "pool_list"}' % json.dumps(id)
+    raw = '{"jsonrpc": "2.0", "id": ' + json.dumps(id) + ', "method": "pool_list"}'
     r = daemon.post(raw)
     # compare the raw text so that no float rounding can hide a changed id
     assert f'"id":{json.dumps(id)}' in r.text.replace(" ", "")

@@ -1,0 +1,40 @@
+"""Helpers for tests that run against the disposable storage appliance (contrib/appliance).
+
+The running instance is found through $TARGETD_APPLIANCE_DIR (set by `contrib/appliance run`,
+or written to <state dir>/env by `contrib/appliance up`).
+
+    from tests.realkernel.appliance import guest_exec
+    cp = guest_exec(["lvs", "--reportformat", "json"])        # CompletedProcess, bytes output
+    guest_exec("dd of=/tmp/x bs=1M", input=b"..." )            # a string runs under bash -c
+"""
+import os
+import subprocess
+import sys
+
+_AD = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "..", "contrib", "appliance.d"))
+if _AD not in sys.path:
+    sys.path.insert(0, _AD)
+
+from appliance_client import ApplianceError, Instance  # noqa: E402
+
+__all__ = ["ApplianceError", "guest_exec", "instance"]
+
+
+def instance() -> Instance:
+    d = os.environ.get("TARGETD_APPLIANCE_DIR")
+    if not d:
+        raise ApplianceError("TARGETD_APPLIANCE_DIR is not set: run the tests with "
+                             "`contrib/appliance run -- python3 -m pytest tests/realkernel`")
+    return Instance(d)
+
+
+def guest_exec(cmd: list[str] | str, input: bytes | None = None, check: bool = True,
+               timeout: float | None = 300) -> subprocess.CompletedProcess:
+    """Run cmd as root in the appliance; a string runs with `bash -c`.
+
+    Returns CompletedProcess(args, returncode, stdout: bytes, stderr: bytes); returncode -N
+    means killed by signal N. check=True raises CalledProcessError on a non-zero status;
+    timeout raises subprocess.TimeoutExpired (the command is killed in the guest).
+    """
+    return instance().exec(cmd, input=input, check=check, timeout=timeout)
