@@ -1,0 +1,1 @@
+"""targetd plugin: btrfs file system pools."""
