@@ -1,0 +1,1 @@
+"""targetd plugin: ZFS block pools (zvols) and ZFS file system pools."""

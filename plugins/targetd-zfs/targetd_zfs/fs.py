@@ -1,0 +1,135 @@
+"""ZFS file system pools: a mounted dataset whose child datasets are the file systems."""
+
+from __future__ import annotations
+
+import os
+
+from targetd_core.plugin import (
+    ConfigError,
+    Core,
+    FileSystem,
+    FsPool,
+    PoolInfo,
+    Snapshot,
+    TargetdError,
+)
+
+from . import zfs as Z
+from .transfer import copy_dataset, destroy_with_dependents
+
+CONFIG_KEY = "fs_pools"
+FS_FIELDS = ("name", "guid", "used", "available", "refquota", "mountpoint")
+SS_FIELDS = ("name", "guid", "creation")
+
+
+class ZfsFsPool(FsPool):
+    """``name`` is the mount point as configured; ``dataset`` is what is mounted there."""
+
+    def __init__(self, core: Core, name: str, dataset: str, mount_point: str) -> None:
+        super().__init__(name)
+        self.core = core
+        self.dataset = dataset
+        self.mount_point = mount_point
+
+    def _ds(self, name: str) -> str:
+        return f"{self.dataset}/{name}"
+
+    def check(self) -> None:
+        try:
+            row = Z.lookup(self.dataset, ("name", "type"))
+        except TargetdError as exc:
+            raise ConfigError(CONFIG_KEY, f"{self.name!r}: {exc.message}") from None
+        if row is None or row["type"] != "filesystem":
+            raise ConfigError(
+                CONFIG_KEY, f"{self.name!r} is mounted from {self.dataset!r}, not a ZFS dataset"
+            )
+
+    def info(self) -> PoolInfo:
+        (row,) = Z.list_rows(("used", "available", "guid"), self.dataset)
+        avail = Z.to_int(row["available"])
+        return PoolInfo(self.name, Z.to_int(row["used"]) + avail, avail, "fs", row["guid"])
+
+    def _fs(self, row: dict[str, str]) -> FileSystem | None:
+        name = Z.child_component(self.dataset, row["name"])
+        if name is None:
+            return None
+        used, avail = Z.to_int(row["used"]), Z.to_int(row["available"])
+        quota = Z.to_int(row["refquota"])
+        # With a refquota, 'available' is already min(pool free, quota - referenced).
+        total = quota if quota else used + avail
+        mountpoint = row["mountpoint"]
+        if not mountpoint.startswith("/"):  # legacy / none: where fs_create would put it
+            mountpoint = os.path.join(self.name, name)
+        return FileSystem(
+            name=name,
+            uuid=row["guid"],
+            total_space=total,
+            free_space=min(avail, total),
+            pool=self.name,
+            full_path=mountpoint,
+        )
+
+    def list_filesystems(self) -> list[FileSystem]:
+        rows = Z.children(self.dataset, "filesystem", FS_FIELDS)
+        return [fs for fs in map(self._fs, rows) if fs is not None]
+
+    def _mount_options(self, name: str) -> list[str]:
+        """Children inherit their mount point when the pool's dataset is mounted by its
+        own ``mountpoint`` property; under a legacy mount they get an explicit one."""
+        if Z.get(self.dataset, ("mountpoint",))["mountpoint"] == self.mount_point:
+            return []
+        return ["-o", f"mountpoint={os.path.join(self.mount_point, name)}"]
+
+    def create_fs(self, name: str, size_bytes: int) -> None:
+        opts = self._mount_options(name)
+        if size_bytes > 0:
+            opts += ["-o", f"refquota={size_bytes}"]
+        Z.zfs("create", *opts, self._ds(name))
+
+    def destroy_fs(self, fs: FileSystem) -> None:
+        destroy_with_dependents(self._ds(fs.name))
+
+    def clone_fs(self, fs: FileSystem, dest_name: str, snapshot: Snapshot | None) -> None:
+        source = self._ds(fs.name)
+        opts = self._mount_options(dest_name)
+        quota = Z.to_int(Z.get(source, ("refquota",))["refquota"])
+
+        def prepare(tmp: str) -> None:
+            # A writable copy keeps the origin's limit (never below what it holds: an
+            # old snapshot may predate a smaller quota).
+            if quota:
+                referenced = Z.to_int(Z.get(tmp, ("referenced",))["referenced"])
+                Z.zfs("set", f"refquota={max(quota, referenced)}", tmp)
+
+        def finish(dest: str) -> None:
+            try:
+                if Z.get(dest, ("mounted",))["mounted"] != "yes":
+                    Z.zfs("mount", dest)
+            except TargetdError:
+                destroy_with_dependents(dest)
+                raise
+
+        copy_dataset(
+            self.core,
+            source,
+            self._ds(dest_name),
+            snapshot=snapshot.name if snapshot else None,
+            recv_options=opts,
+            prepare=prepare,
+            finish=finish,
+        )
+
+    def list_snapshots(self, fs: FileSystem) -> list[Snapshot]:
+        ds = self._ds(fs.name)
+        out = []
+        for row in Z.children(ds, "snapshot", SS_FIELDS, sort="createtxg"):
+            name = Z.snapshot_component(ds, row["name"])
+            if name is not None:
+                out.append(Snapshot(name, row["guid"], Z.to_int(row["creation"])))
+        return out
+
+    def snapshot_fs(self, fs: FileSystem, name: str) -> None:
+        Z.zfs("snapshot", f"{self._ds(fs.name)}@{name}")
+
+    def delete_snapshot(self, fs: FileSystem, snapshot: Snapshot) -> None:
+        Z.zfs("destroy", f"{self._ds(fs.name)}@{snapshot.name}")

@@ -1,0 +1,149 @@
+"""Copying a dataset with ``zfs send | zfs receive``, leaving nothing behind on failure.
+
+Why send/receive and not ``zfs clone``: a clone depends on its origin's snapshot, so the
+origin can never be destroyed while the clone lives (the old daemon's volume copies had
+exactly that problem), and ``zfs promote`` only turns the dependency around (then the copy
+can never be destroyed while the origin lives). A received stream is a dataset of its own:
+either side can be destroyed at any time. The cost is a full read and write of the data
+(time and space proportional to the source's referenced data).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from targetd_core.plugin import Code, Core, TargetdError
+from targetd_core.tools import tool_error
+
+from . import zfs as Z
+
+log = structlog.get_logger("targetd.zfs")
+
+
+def pipe(send_argv: Sequence[str], recv_argv: Sequence[str]) -> None:
+    """Run ``send_argv | recv_argv`` as two processes (argument lists, no shell).
+
+    Raises a -1 TargetdError naming the process(es) that failed with their messages.
+    """
+    send_argv, recv_argv = [str(a) for a in send_argv], [str(a) for a in recv_argv]
+    with tempfile.TemporaryFile() as send_err, tempfile.TemporaryFile() as recv_err:
+        try:
+            send = subprocess.Popen(
+                send_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=send_err
+            )
+        except FileNotFoundError as exc:
+            raise TargetdError(Code.UNEXPECTED, f"{send_argv[0]} is not installed") from exc
+        assert send.stdout is not None
+        try:
+            recv = subprocess.Popen(
+                recv_argv, stdin=send.stdout, stdout=subprocess.DEVNULL, stderr=recv_err
+            )
+        except BaseException as exc:
+            send.kill()
+            send.wait()
+            if isinstance(exc, FileNotFoundError):
+                raise TargetdError(Code.UNEXPECTED, f"{recv_argv[0]} is not installed") from exc
+            raise
+        finally:
+            send.stdout.close()  # the receiver holds the only read end: EPIPE reaches send
+        rc_recv = recv.wait()
+        if rc_recv != 0 and send.poll() is None:
+            send.kill()
+        rc_send = send.wait()
+        errors = []
+        # A sender killed by SIGPIPE (or by us) only says that the receiver stopped.
+        if rc_send not in (0, -signal.SIGPIPE, -signal.SIGKILL) or (rc_send != 0 and rc_recv == 0):
+            errors.append(_failure(send_argv, rc_send, send_err))
+        if rc_recv != 0:
+            errors.append(_failure(recv_argv, rc_recv, recv_err))
+        if errors:
+            raise TargetdError(Code.UNEXPECTED, "; ".join(e.message for e in errors))
+
+
+def _failure(argv: list[str], rc: int, err_file: tempfile._TemporaryFileWrapper) -> TargetdError:  # type: ignore[type-arg]
+    err_file.seek(0)
+    text = err_file.read().decode(errors="replace")
+    return tool_error(argv, subprocess.CompletedProcess(argv, rc, "", text))
+
+
+def copy_dataset(
+    core: Core,
+    source: str,
+    dest: str,
+    *,
+    snapshot: str | None = None,
+    recv_options: Sequence[str] = (),
+    prepare: Callable[[str], None] | None = None,
+    finish: Callable[[str], None] | None = None,
+) -> None:
+    """Make ``dest`` an independent copy of ``source`` (of its ``snapshot`` if given,
+    else of its current contents through a temporary snapshot).
+
+    The stream is received into a hidden temporary sibling of ``dest`` (invisible to
+    listings), so the storage lock is released during the transfer; ``prepare(tmp)``
+    then adjusts the received dataset (size, reservation), it is renamed to ``dest`` and
+    ``finish(dest)`` runs (mount, device). The snapshots the copy needed are destroyed
+    on both sides; on failure the temporary dataset is destroyed too. -50 if ``dest``
+    was created by someone else meanwhile.
+    """
+    parent = dest.rpartition("/")[0]
+    t = Z.tag()
+    snap = snapshot or f"{Z.TMP_SNAPSHOT_PREFIX}{t}"
+    tmp = f"{parent}/{Z.TMP_DATASET_PREFIX}{t}"
+    if snapshot is None:
+        Z.zfs("snapshot", f"{source}@{snap}")
+    try:
+        try:
+            with core.lock.released():
+                pipe(
+                    [Z.ZFS, "send", "-L", "-e", "-c", f"{source}@{snap}"],
+                    [Z.ZFS, "receive", "-u", *recv_options, tmp],
+                )
+            Z.zfs("destroy", f"{tmp}@{snap}")
+            if prepare:
+                prepare(tmp)
+            if Z.exists(dest):
+                raise TargetdError(
+                    Code.NAME_CONFLICT, f"{dest!r} was created by another call during the copy"
+                )
+            Z.zfs("rename", tmp, dest)
+        except BaseException:
+            _destroy_quietly(tmp, recursive=True)
+            raise
+    finally:
+        if snapshot is None:
+            _destroy_quietly(f"{source}@{snap}")
+    if finish:
+        finish(dest)
+
+
+def _destroy_quietly(name: str, recursive: bool = False) -> None:
+    """Clean-up after a failure: destroy ``name`` if it exists; log (not raise) errors."""
+    try:
+        if Z.exists(name):
+            Z.zfs("destroy", *(["-r"] if recursive else []), name)
+    except TargetdError as exc:
+        log.error("zfs clean-up failed; destroy it by hand", dataset=name, error=exc.message)
+
+
+def destroy_with_dependents(dataset: str) -> None:
+    """``zfs destroy -r`` a dataset, first handing its snapshots that have clones (made
+    by hand, or by the old daemon's copies) over to a clone with ``zfs promote``, so the
+    clones survive. The promoted clone keeps the snapshots up to its branch point
+    (they hold the data it shares)."""
+    for _ in range(100):
+        snaps = Z.children(dataset, "snapshot", ("name", "clones"), sort="createtxg")
+        with_clones = [s for s in snaps if Z.split_list(s["clones"])]
+        if not with_clones:
+            break
+        # Promoting a clone of the newest such snapshot moves every older snapshot too,
+        # so one promotion leaves the dataset without dependents.
+        clone = Z.split_list(with_clones[-1]["clones"])[0]
+        log.info("promoting a clone before destroying its origin", clone=clone, origin=dataset)
+        Z.zfs("promote", clone)
+    Z.zfs("destroy", "-r", dataset)
