@@ -1,0 +1,1 @@
+"""targetd plugin: block pools on LVM volume groups and thin pools."""

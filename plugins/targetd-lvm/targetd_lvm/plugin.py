@@ -1,0 +1,33 @@
+"""The hook implementations of the ``lvm`` plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from targetd_core.plugin import BlockPool, ConfigOption, Core, impl
+
+from .config import OPTIONS, pool_specs
+from .pools import LvmPool, ThinPool, VgPool
+
+
+@impl
+def targetd_config_options() -> Iterable[ConfigOption]:
+    return OPTIONS
+
+
+def make_pools(core: Core) -> list[LvmPool]:
+    """The pool objects for the configuration (ConfigError if it is inconsistent)."""
+    given = {key for key in ("block_pools", "pool_name") if core.config.raw_has(key)}
+    pools: list[LvmPool] = []
+    for spec in pool_specs(core.config, given):
+        if spec.thin_pool is None:
+            zero = bool(core.config.get("lvm_zero_new_volumes", True))
+            pools.append(VgPool(spec.name, spec.vg, core, spec.key, zero_new=zero))
+        else:
+            pools.append(ThinPool(spec.name, spec.vg, spec.thin_pool, core, spec.key))
+    return pools
+
+
+@impl
+def targetd_block_pools(core: Core) -> Iterable[BlockPool]:
+    return make_pools(core)

@@ -1,0 +1,49 @@
+"""Running LVM: argument lists, the environment, warnings kept out of error messages."""
+
+import subprocess
+
+import pytest
+from targetd_lvm import lvmcli
+
+from targetd_core.plugin import TargetdError
+
+
+def fake_run(rc, stdout="", stderr=""):
+    calls = []
+
+    def run(argv, env=None, check=True):
+        calls.append((list(argv), env, check))
+        return subprocess.CompletedProcess(argv, rc, stdout, stderr)
+
+    return run, calls
+
+
+def test_success_ignores_warnings(monkeypatch):
+    run, calls = fake_run(0, '{"report": [{"vg": []}]}', "  WARNING: something\n")
+    monkeypatch.setattr(lvmcli, "run", run)
+    assert lvmcli.vgs() == []
+    argv, env, _ = calls[0]
+    assert argv[:2] == ["lvm", "vgs"] and "--reportformat" in argv and "json" in argv
+    assert ["--units", "b", "--nosuffix"] == argv[4:7]
+    assert env == {"LVM_SUPPRESS_FD_WARNINGS": "1"}
+
+
+def test_failure_message_leaves_warnings_out(monkeypatch):
+    stderr = (
+        "  WARNING: Sum of all thin volume sizes exceeds the size of thin pool.\n"
+        '  Volume group "vg" has insufficient free space (2 extents): 25 required.\n'
+        "  WARNING: another warning\n"
+    )
+    monkeypatch.setattr(lvmcli, "run", fake_run(5, "", stderr)[0])
+    with pytest.raises(TargetdError) as e:
+        lvmcli.lvm("lvcreate", "-n", "x", "-L", "100b", "vg")
+    assert e.value.code == -1
+    assert e.value.message.startswith("lvcreate failed: ")
+    assert "insufficient free space" in e.value.message and "WARNING" not in e.value.message
+
+
+def test_only_warnings_are_still_shown(monkeypatch):
+    monkeypatch.setattr(lvmcli, "run", fake_run(5, "", "  WARNING: odd\n")[0])
+    with pytest.raises(TargetdError) as e:
+        lvmcli.lvm("lvs")
+    assert "WARNING: odd" in e.value.message
