@@ -14,9 +14,19 @@ import pluggy
 
 from .core import Core
 from .errors import Code, TargetdError
+from .introspect import openrpc_document
 from .methods import RpcMethod, rpc_method
 from .params import Name, Size
-from .pools import BlockPool, FileSystem, FsPool, Volume
+from .pools import (
+    BlockPool,
+    FileSystem,
+    FileSystemEntry,
+    FsPool,
+    PoolEntry,
+    SnapshotEntry,
+    Volume,
+    VolumeEntry,
+)
 
 impl = pluggy.HookimplMarker("targetd")
 
@@ -57,13 +67,13 @@ def _fs_name_free(pool: FsPool, name: str, code: Code) -> None:
 
 def methods(core: Core) -> list[RpcMethod]:
     @rpc_method(changes_storage=False)
-    def pool_list() -> list[dict[str, Any]]:
+    def pool_list() -> list[PoolEntry]:
         """Every configured pool, block and fs, with its size and free space."""
         pools: list[Any] = [*core.block_pools.values(), *core.fs_pools.values()]
-        return [p.info().to_json() for p in pools]
+        return [p.info().to_json() for p in pools]  # type: ignore[misc]
 
     @rpc_method(changes_storage=False, errors=(E.INVALID_POOL,))
-    def vol_list(pool: str) -> list[dict[str, Any]]:
+    def vol_list(pool: str) -> list[VolumeEntry]:
         """The volumes of a block pool."""
         return [v.to_json() for v in core.block_pool(pool).list_volumes()]
 
@@ -111,7 +121,7 @@ def methods(core: Core) -> list[RpcMethod]:
         p.resize_volume(name, size)
 
     @rpc_method(changes_storage=False)
-    def fs_list() -> list[dict[str, Any]]:
+    def fs_list() -> list[FileSystemEntry]:
         """Every file system of every fs pool."""
         return [fs.to_json() for p in core.fs_pools.values() for fs in p.list_filesystems()]
 
@@ -137,7 +147,7 @@ def methods(core: Core) -> list[RpcMethod]:
         p.clone_fs(fs, dest_fs_name, ss)
 
     @rpc_method(changes_storage=False, errors=(E.FS_NOT_FOUND,))
-    def ss_list(fs_uuid: str) -> list[dict[str, Any]]:
+    def ss_list(fs_uuid: str) -> list[SnapshotEntry]:
         """The read-only snapshots of a file system."""
         p, fs = core.find_fs(fs_uuid)
         return [ss.to_json() for ss in p.list_snapshots(fs)]
@@ -158,7 +168,13 @@ def methods(core: Core) -> list[RpcMethod]:
         p, fs = core.find_fs(fs_uuid)
         p.delete_snapshot(fs, _snapshot(p, fs, ss_uuid))
 
+    @rpc_method("rpc.discover", changes_storage=False)
+    def discover() -> dict[str, Any]:
+        """An OpenRPC document describing every method of this daemon."""
+        return openrpc_document(core.methods)
+
     return [
+        discover,
         pool_list,
         vol_list,
         vol_create,

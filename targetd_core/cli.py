@@ -148,10 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         print("configuration OK", file=sys.stderr)
         return 0
+    from . import metrics
     from .server import TargetdServer, gunicorn_options
 
+    metrics.prepare(Path(cfg["state_dir"]))
+    meter = metrics.Metrics(core)
     auth = Authenticator(cfg["user"], cfg["password"], Path(cfg["state_dir"]) / "tarpit")
-    app = TargetdApp(Dispatcher(core), auth)
+    app = TargetdApp(Dispatcher(core, meter), auth, meter)
     options = gunicorn_options(cfg, args.bind)
     log.info(
         "starting",

@@ -12,7 +12,38 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NotRequired, TypedDict
+
+
+class PoolEntry(TypedDict):
+    """A ``pool_list`` entry on the wire."""
+
+    name: str
+    size: int
+    free_size: int
+    type: str
+    uuid: NotRequired[str]
+
+
+class VolumeEntry(TypedDict):
+    name: str
+    size: int
+    uuid: str
+
+
+class FileSystemEntry(TypedDict):
+    name: str
+    uuid: str
+    total_space: int
+    free_space: int
+    pool: str
+    full_path: str
+
+
+class SnapshotEntry(TypedDict):
+    name: str
+    uuid: str
+    timestamp: int
 
 
 @dataclass(frozen=True)
@@ -174,3 +205,7 @@ class ExportHandler(ABC):
     @abstractmethod
     def volume_exported(self, pool: str, volume: str) -> bool:
         """True while ``pool``/``volume`` is exported or mapped to an access group."""
+
+    def export_count(self) -> int | None:
+        """How many exports this handler has (for metrics); None if unknown."""
+        return None

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from jsonrpcserver import Error, Success
@@ -24,6 +24,9 @@ from jsonrpcserver.main import default_validator, dispatch_to_response
 from jsonrpcserver.response import to_serializable_one
 
 from .core import Core
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 from .errors import Code, TargetdError
 from .logs import redact_params
 from .methods import RpcMethod
@@ -45,8 +48,9 @@ def _error(code: int, message: str, id: Any = None) -> dict[str, Any]:
 
 
 class Dispatcher:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, metrics: Metrics | None = None) -> None:
         self.core = core
+        self.metrics = metrics
         self.methods: dict[str, Callable[..., Any]] = {
             name: self._wrap(m) for name, m in core.methods.items()
         }
@@ -100,6 +104,9 @@ class Dispatcher:
         is_dict = isinstance(item, dict)
         method = item.get("method") if is_dict else None
         req_id = item.get("id") if is_dict else None
+        outcome = str(out["error"]["code"]) if out and "error" in out else "ok"
+        if self.metrics is not None:
+            self.metrics.observe(method if isinstance(method, str) else None, outcome, elapsed)
         log.info(
             "rpc",
             client=ctx.client,
@@ -108,7 +115,7 @@ class Dispatcher:
             id=req_id if not isinstance(req_id, int) or abs(req_id) < 2**63 else str(req_id),
             notification=is_dict and "id" not in item,
             duration_ms=round(elapsed * 1000, 2),
-            outcome=out["error"]["code"] if out and "error" in out else "ok",
+            outcome=outcome,
         )
         return out
 

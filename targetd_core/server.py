@@ -32,6 +32,12 @@ def _post_worker_init(worker: Any) -> None:
     signal.signal(signal.SIGINT, worker.handle_exit)
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    from .metrics import worker_exit
+
+    worker_exit(worker.pid)
+
+
 def _ssl_context(conf: Any, default_factory: Any) -> Any:
     return make_server_context(conf.certfile, conf.keyfile)
 
@@ -52,6 +58,7 @@ def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
         "loglevel": config["log_level"],
         "proc_name": "targetd",
         "post_worker_init": _post_worker_init,
+        "child_exit": _child_exit,
         "limit_request_field_size": 8190,
     }
     if "control_socket_disable" in _known_settings():

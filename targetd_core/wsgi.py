@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from .auth import Authenticator, Verdict
 from .rpc import CallContext, Dispatcher
 
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
 log = structlog.get_logger("targetd.http")
 
 MAX_BODY = 128 * 1024
 RPC_PATH = "/targetrpc"
+HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 JSON = "application/json"
 
 StartResponse = Callable[..., Any]
@@ -33,14 +38,19 @@ def _plain(
 
 
 class TargetdApp:
-    def __init__(self, dispatcher: Dispatcher, auth: Authenticator) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, auth: Authenticator, metrics: Metrics | None = None
+    ) -> None:
         self.dispatcher = dispatcher
         self.auth = auth
+        self.metrics = metrics
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         client = environ.get("REMOTE_ADDR", "")
         path = environ.get("PATH_INFO", "")
         verb = environ.get("REQUEST_METHOD", "")
+        if path == HEALTH_PATH and verb in ("GET", "HEAD"):
+            return _plain(start_response, "200 OK", "ok")  # liveness only, no auth
         verdict, user = self.auth.check(environ.get("HTTP_AUTHORIZATION"))
         if verdict is Verdict.MISSING:
             return _plain(
@@ -68,12 +78,22 @@ class TargetdApp:
                         [("Retry-After", "1")],
                     )
             log.warning("login failed", client=client, user=user)
+            if self.metrics is not None:
+                self.metrics.login_failed()
             return _plain(
                 start_response,
                 "401 Unauthorized",
                 "wrong user or password",
                 [("WWW-Authenticate", 'Basic realm="targetd"')],
             )
+        if path == METRICS_PATH and self.metrics is not None:
+            if verb not in ("GET", "HEAD"):
+                return _plain(
+                    start_response, "405 Method Not Allowed", "use GET", [("Allow", "GET")]
+                )
+            data, ctype = self.metrics.render()
+            start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(data)))])
+            return [data]
         if path != RPC_PATH:
             return _plain(
                 start_response, "404 Not Found", "not found; the endpoint is POST " + RPC_PATH

@@ -17,8 +17,9 @@ from .daemon import Daemon, start_daemon
 def test_signal_lets_in_flight_requests_finish(tmp_path: Path, sig: int) -> None:
     d = start_daemon(tmp_path)
     replies: list[dict] = []
-    t = threading.Thread(target=lambda: replies.append(d.rpc("example_slow_change",
-                                                             {"seconds": 2})))
+    t = threading.Thread(
+        target=lambda: replies.append(d.rpc("example_slow_change", {"seconds": 2}))
+    )
     t.start()
     time.sleep(0.7)
     d.proc.send_signal(sig)

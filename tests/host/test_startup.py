@@ -28,8 +28,7 @@ def test_missing_password_refuses_and_says_how(tmp_path: Path) -> None:
 
 
 def test_every_problem_reported_with_its_key(tmp_path: Path) -> None:
-    r = check(tmp_path, password=None, workers="many", ssl="yes", log_level="loud",
-              bind="nowhere")
+    r = check(tmp_path, password=None, workers="many", ssl="yes", log_level="loud", bind="nowhere")
     assert r.returncode == 2
     for key in ("password", "workers", "ssl", "log_level", "bind"):
         assert f"  {key}:" in r.stderr, r.stderr
@@ -43,8 +42,14 @@ def test_unknown_key_is_a_warning(tmp_path: Path) -> None:
 
 def test_old_daemon_keys_are_known(tmp_path: Path) -> None:
     """Keys of the old daemon that belong to the core are accepted without warnings."""
-    r = check(tmp_path, user="root", ssl=False, log_level="DEBUG",
-              ssl_cert="/etc/target/targetd_cert.pem", ssl_key="/etc/target/targetd_key.pem")
+    r = check(
+        tmp_path,
+        user="root",
+        ssl=False,
+        log_level="DEBUG",
+        ssl_cert="/etc/target/targetd_cert.pem",
+        ssl_key="/etc/target/targetd_key.pem",
+    )
     assert r.returncode == 0 and "unknown" not in r.stderr, r.stderr
 
 
@@ -64,15 +69,27 @@ def test_key_readable_by_others_refuses(tmp_path: Path, tls_files: dict[str, str
     key = tmp_path / "key.pem"
     key.write_bytes(Path(tls_files["key"]).read_bytes())
     os.chmod(key, 0o644)
-    r = run_targetd(["-c", str(write_config(tmp_path, ssl=True, ssl_cert=tls_files["cert"],
-                                            ssl_key=str(key)))])
+    r = run_targetd(
+        ["-c", str(write_config(tmp_path, ssl=True, ssl_cert=tls_files["cert"], ssl_key=str(key)))]
+    )
     assert r.returncode == 2
     assert "readable by group or others" in r.stderr and "chmod 600" in r.stderr
 
 
 def test_missing_key_refuses(tmp_path: Path, tls_files: dict[str, str]) -> None:
-    r = run_targetd(["-c", str(write_config(tmp_path, ssl=True, ssl_cert=tls_files["cert"],
-                                            ssl_key=str(tmp_path / "nokey.pem")))])
+    r = run_targetd(
+        [
+            "-c",
+            str(
+                write_config(
+                    tmp_path,
+                    ssl=True,
+                    ssl_cert=tls_files["cert"],
+                    ssl_key=str(tmp_path / "nokey.pem"),
+                )
+            ),
+        ]
+    )
     assert r.returncode == 2 and "ssl_key" in r.stderr and "does not exist" in r.stderr
 
 
@@ -84,8 +101,12 @@ def test_unknown_plugin_refuses(tmp_path: Path) -> None:
 def test_pool_claimed_twice_refuses(tmp_path: Path) -> None:
     pool = tmp_path / "pool"
     pool.mkdir()
-    r = check(tmp_path, plugins=["example", "clash"], example_file_pools=[str(pool)],
-              clash_pools=[str(pool)])
+    r = check(
+        tmp_path,
+        plugins=["example", "clash"],
+        example_file_pools=[str(pool)],
+        clash_pools=[str(pool)],
+    )
     assert r.returncode == 2
     assert "claimed by two plugins" in r.stderr and "example" in r.stderr and "clash" in r.stderr
 
@@ -133,8 +154,10 @@ def test_bind_option_overrides_config(tmp_path: Path) -> None:
 
     import requests
 
-    proc = subprocess.Popen([sys.executable, "-m", "targetd_core", "-c", str(cfg),
-                             "--bind", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "targetd_core", "-c", str(cfg), "--bind", f"127.0.0.1:{port}"],
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:

@@ -35,8 +35,10 @@ def test_authenticator(tmp_path: Path) -> None:
     assert not a.being_delayed("1.2.3.4")
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("0.0.0.0:18700", ("0.0.0.0", 18700)), ("[::1]:1", ("::1", 1)), ("host:0", ("host", 0))])
+@pytest.mark.parametrize(
+    "value,expected",
+    [("0.0.0.0:18700", ("0.0.0.0", 18700)), ("[::1]:1", ("::1", 1)), ("host:0", ("host", 0))],
+)
 def test_parse_bind(value: str, expected: tuple) -> None:
     assert parse_bind(value) == expected
 
@@ -54,6 +56,7 @@ def test_config_defaults_and_unknown() -> None:
 
 
 def test_redact_params() -> None:
-    out = redact_params({"in_user": "u", "in_pass": "s", "out_pass": None, "token": "t"},
-                        extra=["token"])
+    out = redact_params(
+        {"in_user": "u", "in_pass": "s", "out_pass": None, "token": "t"}, extra=["token"]
+    )
     assert out == {"in_user": "u", "in_pass": "<redacted>", "out_pass": None, "token": "<redacted>"}

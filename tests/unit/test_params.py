@@ -7,22 +7,34 @@ from targetd_core.names import check_name, check_size
 from targetd_core.params import BoolLike, Lun, Name, Size, annotation_schema, bind
 
 
-def f(name: Name, size: Size, lun: Lun | None = None, flag: BoolLike = False,
-      opts: list[str] | str | None = None) -> None: ...
+def f(
+    name: Name,
+    size: Size,
+    lun: Lun | None = None,
+    flag: BoolLike = False,
+    opts: list[str] | str | None = None,
+) -> None: ...
 
 
 def test_bind_normalises() -> None:
     assert bind(f, {"name": "a_b-1", "size": 2.0, "flag": "True", "opts": "rw"}) == {
-        "name": "a_b-1", "size": 2, "flag": True, "opts": "rw"}
+        "name": "a_b-1",
+        "size": 2,
+        "flag": True,
+        "opts": "rw",
+    }
 
 
-@pytest.mark.parametrize("params", [
-    {"name": "a", "size": 1, "lun": 256},
-    {"name": "a", "size": 1, "flag": "yes"},
-    {"name": "a", "size": 1, "opts": [1]},
-    {"name": "a"},
-    {"name": "a", "size": 1, "extra": 0},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"name": "a", "size": 1, "lun": 256},
+        {"name": "a", "size": 1, "flag": "yes"},
+        {"name": "a", "size": 1, "opts": [1]},
+        {"name": "a"},
+        {"name": "a", "size": 1, "extra": 0},
+    ],
+)
 def test_bind_refuses(params: dict) -> None:
     with pytest.raises(TargetdError) as exc:
         bind(f, params)

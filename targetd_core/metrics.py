@@ -1,0 +1,119 @@
+"""Prometheus metrics, correct with several gunicorn workers.
+
+Counters and histograms use prometheus_client's multiprocess mode: each worker writes
+its samples into files under ``<state_dir>/metrics`` and a scrape, answered by any
+worker, adds them up. Call :func:`prepare` in the master before any worker starts
+(it must set ``PROMETHEUS_MULTIPROC_DIR`` before prometheus_client is imported).
+Pool sizes and counts of volumes, exports and file systems are read from the
+storage at scrape time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .core import Core
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare(state_dir: Path) -> Path:
+    """Create an empty multiprocess directory and point prometheus_client at it."""
+    path = state_dir / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    os.environ[ENV] = str(path)
+    return path
+
+
+class Metrics:
+    def __init__(self, core: Core) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.core = core
+        self.requests = Counter(
+            "targetd_requests", "JSON-RPC calls by method and outcome", ["method", "outcome"]
+        )
+        self.latency = Histogram(
+            "targetd_request_duration_seconds",
+            "JSON-RPC call duration",
+            ["method", "outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+        self.failed_logins = Counter("targetd_failed_logins", "Failed HTTP Basic logins")
+
+    def observe(self, method: str | None, outcome: str, seconds: float) -> None:
+        name = method if method in self.core.methods else "(invalid)"
+        self.requests.labels(name, outcome).inc()
+        self.latency.labels(name, outcome).observe(seconds)
+
+    def login_failed(self) -> None:
+        self.failed_logins.inc()
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        registry.register(_StorageCollector(self.core))
+        with self.core.lock.hold(exclusive=False):
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def worker_exit(pid: int) -> None:
+    """gunicorn child_exit hook: forget a dead worker's live gauges."""
+    if os.environ.get(ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+class _StorageCollector:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        size = GaugeMetricFamily("targetd_pool_size_bytes", "Pool size", labels=["pool", "type"])
+        free = GaugeMetricFamily(
+            "targetd_pool_free_bytes", "Pool free space", labels=["pool", "type"]
+        )
+        vols = GaugeMetricFamily("targetd_volumes", "Volumes per block pool", labels=["pool"])
+        fss = GaugeMetricFamily("targetd_filesystems", "File systems per fs pool", labels=["pool"])
+        exports = GaugeMetricFamily(
+            "targetd_exports", "Exports per export handler", labels=["handler"]
+        )
+        errors = GaugeMetricFamily("targetd_scrape_errors", "Pools that could not be read")
+        failed = 0
+        for name, pool in self.core.block_pools.items():
+            try:
+                info = pool.info()
+                size.add_metric([name, "block"], info.size)
+                free.add_metric([name, "block"], info.free_size)
+                vols.add_metric([name], len(pool.list_volumes()))
+            except Exception:
+                failed += 1
+        for name, fpool in self.core.fs_pools.items():
+            try:
+                info = fpool.info()
+                size.add_metric([name, "fs"], info.size)
+                free.add_metric([name, "fs"], info.free_size)
+                fss.add_metric([name], len(fpool.list_filesystems()))
+            except Exception:
+                failed += 1
+        for handler in self.core.export_handlers:
+            try:
+                count = handler.export_count()
+            except Exception:
+                failed += 1
+                continue
+            if count is not None:
+                exports.add_metric([handler.name], count)
+        errors.add_metric([], failed)
+        yield from (size, free, vols, fss, exports, errors)

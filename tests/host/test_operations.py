@@ -1,0 +1,137 @@
+"""rpc.discover, /healthz, /metrics and readiness notification, on a real daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import requests
+from referencing import Registry
+from referencing.jsonschema import DRAFT7
+
+from .daemon import Daemon, run_targetd, start_daemon, write_config
+
+SCHEMA = Path(__file__).parent.parent / "data" / "openrpc-meta-schema.json"
+
+
+@pytest.fixture(scope="module")
+def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    tmp = tmp_path_factory.mktemp("metered")
+    (tmp / "pool").mkdir()
+    d = start_daemon(tmp, example_file_pools=[str(tmp / "pool")])
+    yield d
+    d.stop()
+
+
+def test_discover_is_valid_openrpc_and_matches_the_registry(metered: Daemon) -> None:
+    doc = metered.call("rpc.discover")
+    registry = Registry().with_resource(
+        "https://meta.json-schema.tools",
+        DRAFT7.create_resource(jsonschema.Draft7Validator.META_SCHEMA),
+    )
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()), registry=registry).validate(doc)
+    listed = json.loads(run_targetd(["-c", str(metered.config_path), "plugins", "--json"]).stdout)
+    registered = {(m, p["name"]) for p in listed for m in p["methods"]}
+    described = {(m["name"], m["x-targetd-plugin"]) for m in doc["methods"]}
+    assert described == registered
+    assert ("example_echo", "example") in described and ("vol_create", "core") in described
+    vol_create = next(m for m in doc["methods"] if m["name"] == "vol_create")
+    assert [p["name"] for p in vol_create["params"]] == ["pool", "name", "size"]
+    assert {e["code"] for e in vol_create["errors"]} >= {-110, -50, -32602}
+
+
+def test_every_described_method_is_callable(metered: Daemon) -> None:
+    for m in metered.call("rpc.discover")["methods"]:
+        reply = metered.rpc(m["name"], {"__probe__": 1})
+        assert reply["error"]["code"] == -32602, (m["name"], reply)
+
+
+def test_healthz_needs_no_auth_and_reveals_nothing(metered: Daemon) -> None:
+    r = requests.get(metered.url.replace("/targetrpc", "/healthz"), timeout=10)
+    assert r.status_code == 200 and r.text.strip() == "ok"
+
+
+def test_metrics_need_auth(metered: Daemon) -> None:
+    url = metered.url.replace("/targetrpc", "/metrics")
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, auth=("admin", metered.password), timeout=10).status_code == 200
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def test_metrics_add_up_across_two_workers(metered: Daemon) -> None:
+    url = metered.url.replace("/targetrpc", "/metrics")
+    n_threads, per_thread = 8, 10
+
+    def load() -> None:
+        s = requests.Session()
+        for i in range(per_thread):
+            r = s.post(
+                metered.url,
+                json={"jsonrpc": "2.0", "id": i, "method": "example_echo", "params": {"text": "m"}},
+                auth=("admin", metered.password),
+                timeout=10,
+            )
+            assert r.status_code == 200
+
+    threads = [threading.Thread(target=load) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    metered.post("{}", auth=("admin", "wrong"))
+    for _ in range(6):  # several scrapes, answered by either worker, agree
+        text = requests.get(url, auth=("admin", metered.password), timeout=10).text
+        ok = _samples(text, 'targetd_requests_total{method="example_echo",outcome="ok"}')
+        assert list(ok.values()) == [n_threads * per_thread], text
+        hist = _samples(
+            text, 'targetd_request_duration_seconds_count{method="example_echo",outcome="ok"}'
+        )
+        assert list(hist.values()) == [n_threads * per_thread]
+        assert list(_samples(text, "targetd_failed_logins_total").values()) == [1.0]
+        assert any(k.startswith("targetd_pool_size_bytes{") for k in _samples(text, "targetd_pool"))
+        assert list(_samples(text, "targetd_volumes{").values()) == [0.0]
+    # the load went to both workers (gthread, 2 processes): each wrote its own files
+    files = list((Path(metered.config_path).parent / "state" / "metrics").glob("counter_*.db"))
+    assert len(files) >= 2
+
+
+def test_ready_notification_once_listening(tmp_path: Path) -> None:
+    """Type=notify: READY=1 arrives on $NOTIFY_SOCKET, and by then the port answers."""
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(30)
+    cfg = write_config(tmp_path)
+    bind = [line for line in cfg.read_text().splitlines() if line.startswith("bind:")][0]
+    host, port = bind.split(": ", 1)[1].strip("'\"").rsplit(":", 1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "targetd_core", "-c", str(cfg)],
+        env={**os.environ, "NOTIFY_SOCKET": str(sock_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        msg = sock.recv(4096).decode()
+        assert "READY=1" in msg
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        sock.close()
