@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,13 @@ def _run_concurrently(d: Daemon, method: str, n: int, seconds: float) -> list[li
 def test_changes_are_serialised_across_workers(daemon: Daemon) -> None:
     intervals = _run_concurrently(daemon, "example_slow_change", 6, 0.3)
     assert len(intervals) == 6
-    for (_, end), (start, _) in zip(intervals, intervals[1:]):
+    for (_, end), (start, _) in pairwise(intervals):
         assert start >= end - 0.005, intervals  # no two changes overlap
 
 
 def test_reads_run_side_by_side(daemon: Daemon) -> None:
     intervals = _run_concurrently(daemon, "example_slow_read", 4, 1.0)
-    overlapping = sum(1 for (_, end), (start, _) in zip(intervals, intervals[1:]) if start < end)
+    overlapping = sum(1 for (_, end), (start, _) in pairwise(intervals) if start < end)
     assert overlapping >= 1, intervals
 
 
