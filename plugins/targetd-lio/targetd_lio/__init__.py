@@ -1,0 +1,1 @@
+"""targetd-lio: iSCSI exports on the kernel LIO target."""

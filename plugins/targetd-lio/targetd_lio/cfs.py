@@ -1,0 +1,362 @@
+"""LIO's configfs tree, read in one pass and changed one object at a time.
+
+Reading goes straight to configfs with ``os.scandir``/``os.readlink`` (one pass over the
+TPG's ACLs and LUNs, a handful of system calls per export): rtslib's object model builds
+an object and checks paths for every step and rescans every LUN to answer "which LUN is
+this", which is what made the reference daemon's calls grow with the number of exports.
+Changes are single ``mkdir``/``symlink``/``write``/``rmdir`` calls on known paths, so each
+costs the same however many exports exist. rtslib-fb is used to set up the target (module
+loading, the configfs mount, target, TPG, portals): see :mod:`targetd_lio.target`.
+
+Layout used (kernel names)::
+
+    core/iblock_<N>/<backstore>/{udev_path,control,enable,wwn/vpd_unit_serial}
+    iscsi/<target>/tpgt_1/lun/lun_<L>/<alias> -> core/iblock_<N>/<backstore>
+    iscsi/<target>/tpgt_1/acls/<initiator>/{tag,auth/*,attrib/authentication}
+    iscsi/<target>/tpgt_1/acls/<initiator>/lun_<M>/<alias> -> .../tpgt_1/lun/lun_<L>
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from targetd_core.plugin import Code, TargetdError
+
+CONFIGFS_TARGET = Path("/sys/kernel/config/target")
+TPG_TAG = 1
+
+
+@dataclass
+class TpgLun:
+    """A LUN of the TPG and the storage object it exports (``hba``/``name``)."""
+
+    number: int
+    hba: str
+    name: str
+
+
+@dataclass
+class Acl:
+    """A node ACL: its group tag and its mapped LUNs (mapped LUN -> TPG LUN number)."""
+
+    wwn: str
+    tag: str | None
+    mapped: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class TpgView:
+    """What the TPG holds right now."""
+
+    luns: dict[int, TpgLun] = field(default_factory=dict)
+    acls: dict[str, Acl] = field(default_factory=dict)
+
+    def lun_for(self, hba: str, name: str) -> TpgLun | None:
+        for lun in self.luns.values():
+            if lun.hba == hba and lun.name == name:
+                return lun
+        return None
+
+    def users_of(self, tpg_lun: int) -> list[tuple[str, int]]:
+        """(initiator, mapped LUN) pairs that map a TPG LUN."""
+        return [
+            (acl.wwn, m)
+            for acl in self.acls.values()
+            for m, t in acl.mapped.items()
+            if t == tpg_lun
+        ]
+
+    def groups(self) -> dict[str, list[str]]:
+        """Access group name -> its initiators (ACLs sharing a tag)."""
+        out: dict[str, list[str]] = {}
+        for acl in self.acls.values():
+            if acl.tag:
+                out.setdefault(acl.tag, []).append(acl.wwn)
+        return out
+
+
+def lio_error(what: str, exc: OSError) -> TargetdError:
+    """A -1 error for a configfs operation the kernel refused, with what to check."""
+    hint = ""
+    if exc.errno == errno.EBUSY:
+        hint = " (the device is in use: mounted, held by another backstore or opened exclusively)"
+    elif exc.errno == errno.ENOENT:
+        hint = " (is the LIO target loaded and configfs mounted?)"
+    return TargetdError(Code.UNEXPECTED, f"LIO refused to {what}: {exc.strerror or exc}{hint}")
+
+
+def _read(path: Path) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _write(path: Path, value: str) -> None:
+    # configfs wants the whole value in one write() (O_TRUNC as rtslib's open("w") does)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _number(name: str, prefix: str) -> int | None:
+    if not name.startswith(prefix):
+        return None
+    try:
+        return int(name[len(prefix) :])
+    except ValueError:
+        return None
+
+
+def _link_in(directory: str) -> str | None:
+    """The target of the (only) symlink in a LUN or mapped-LUN directory."""
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    return os.readlink(entry.path)
+    except FileNotFoundError:
+        return None
+    return None
+
+
+class Configfs:
+    """One iSCSI target's TPG 1 in configfs, plus targetd's backstore HBA."""
+
+    def __init__(self, target_name: str, hba: str, root: Path = CONFIGFS_TARGET) -> None:
+        self.root = root
+        self.target_name = target_name
+        self.hba = hba
+        self.tpg = root / "iscsi" / target_name / f"tpgt_{TPG_TAG}"
+        self.hba_path = root / "core" / hba
+
+    # -- reading --------------------------------------------------------------------------
+    def tpg_exists(self) -> bool:
+        return self.tpg.is_dir()
+
+    def read(self) -> TpgView:
+        """The TPG's LUNs and ACLs, in one pass. Empty if the TPG does not exist."""
+        view = TpgView()
+        lun_dir = str(self.tpg / "lun")
+        try:
+            lun_entries = list(os.scandir(lun_dir))
+        except FileNotFoundError:
+            return view
+        for entry in lun_entries:
+            n = _number(entry.name, "lun_")
+            if n is None:
+                continue
+            link = _link_in(entry.path)
+            if link is None:
+                continue
+            so_path, name = os.path.split(link.rstrip("/"))
+            view.luns[n] = TpgLun(n, os.path.basename(so_path), name)
+        try:
+            acl_entries = list(os.scandir(str(self.tpg / "acls")))
+        except FileNotFoundError:
+            return view
+        for entry in acl_entries:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            acl = Acl(entry.name, None)
+            try:
+                names = os.listdir(entry.path)
+                acl.tag = _read(Path(entry.path) / "tag") or None
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            for name in names:
+                m = _number(name, "lun_")
+                if m is None:
+                    continue
+                link = _link_in(os.path.join(entry.path, name))
+                t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
+                if t is not None:
+                    acl.mapped[m] = t
+            view.acls[acl.wwn] = acl
+        return view
+
+    def so_path(self, hba: str, name: str) -> Path:
+        return self.root / "core" / hba / name
+
+    def backstore_exists(self, name: str) -> bool:
+        return (self.hba_path / name).is_dir()
+
+    def backstore_serial(self, hba: str, name: str) -> str | None:
+        """The T10 unit serial (``wwn/vpd_unit_serial``) of a storage object."""
+        try:
+            text = _read(self.so_path(hba, name) / "wwn" / "vpd_unit_serial")
+        except OSError:
+            return None
+        return text.partition(":")[2].strip() or None
+
+    def backstore_device(self, hba: str, name: str) -> str | None:
+        try:
+            return _read(self.so_path(hba, name) / "udev_path") or None
+        except OSError:
+            return None
+
+    def acl_exists(self, wwn: str) -> bool:
+        return (self.tpg / "acls" / wwn).is_dir()
+
+    def acl_tag(self, wwn: str) -> str | None:
+        try:
+            return _read(self.tpg / "acls" / wwn / "tag") or None
+        except FileNotFoundError:
+            return None
+
+    def acl_mapped(self, wwn: str) -> dict[int, int]:
+        """One ACL's mapped LUNs (mapped LUN -> TPG LUN)."""
+        acl = self.tpg / "acls" / wwn
+        out: dict[int, int] = {}
+        try:
+            names = os.listdir(acl)
+        except FileNotFoundError:
+            return out
+        for name in names:
+            m = _number(name, "lun_")
+            if m is None:
+                continue
+            link = _link_in(str(acl / name))
+            t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
+            if t is not None:
+                out[m] = t
+        return out
+
+    def acl_supports_own_auth(self, wwn: str) -> bool:
+        """True if the kernel has per-ACL ``attrib/authentication`` (Linux 6.0+)."""
+        return (self.tpg / "acls" / wwn / "attrib" / "authentication").exists()
+
+    # -- changing -------------------------------------------------------------------------
+    def create_backstore(self, name: str, device: str, serial: str) -> None:
+        """An enabled iblock storage object on ``device`` with unit serial ``serial``."""
+        try:
+            st = os.stat(device)
+        except OSError as exc:
+            raise TargetdError(
+                Code.UNEXPECTED, f"volume device {device} is not there: {exc.strerror}"
+            ) from None
+        if not stat.S_ISBLK(st.st_mode):
+            raise TargetdError(Code.UNEXPECTED, f"volume device {device} is not a block device")
+        try:
+            self.hba_path.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise lio_error(f"create the backstore HBA {self.hba}", exc) from None
+        path = self.hba_path / name
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise lio_error(f"create backstore {name}", exc) from None
+        try:
+            _write(path / "udev_path", device)
+            _write(path / "control", f"udev_path={device}")
+            _write(path / "control", "readonly=0")
+            _write(path / "enable", "1")
+            _write(path / "wwn" / "vpd_unit_serial", serial)
+        except OSError as exc:
+            self.delete_backstore(name, quiet=True)
+            raise lio_error(f"set up backstore {name} on {device}", exc) from None
+
+    def delete_backstore(self, name: str, quiet: bool = False) -> None:
+        try:
+            (self.hba_path / name).rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if not quiet:
+                raise lio_error(f"remove backstore {name}", exc) from None
+
+    def create_lun(self, number: int, name: str) -> None:
+        path = self.tpg / "lun" / f"lun_{number}"
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise lio_error(f"create TPG LUN {number}", exc) from None
+        try:
+            os.symlink(self.hba_path / name, path / secrets.token_hex(5))
+        except OSError as exc:
+            self.delete_lun(number, quiet=True)
+            raise lio_error(f"attach backstore {name} to TPG LUN {number}", exc) from None
+
+    def delete_lun(self, number: int, quiet: bool = False) -> None:
+        self._delete_linked_dir(self.tpg / "lun" / f"lun_{number}", f"TPG LUN {number}", quiet)
+
+    def create_acl(self, wwn: str) -> None:
+        try:
+            (self.tpg / "acls" / wwn).mkdir()
+        except OSError as exc:
+            raise lio_error(f"create the ACL of {wwn}", exc) from None
+
+    def delete_acl(self, wwn: str, quiet: bool = False) -> None:
+        acl = self.tpg / "acls" / wwn
+        for m in self.acl_mapped(wwn):
+            self.delete_mapped_lun(wwn, m, quiet=quiet)
+        try:
+            acl.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if not quiet:
+                raise lio_error(f"remove the ACL of {wwn}", exc) from None
+
+    def set_tag(self, wwn: str, tag: str | None) -> None:
+        try:
+            _write(self.tpg / "acls" / wwn / "tag", tag or "NULL")
+        except OSError as exc:
+            raise lio_error(f"tag the ACL of {wwn}", exc) from None
+
+    def create_mapped_lun(self, wwn: str, mapped: int, tpg_lun: int) -> None:
+        path = self.tpg / "acls" / wwn / f"lun_{mapped}"
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise lio_error(f"create LUN {mapped} for {wwn}", exc) from None
+        try:
+            os.symlink(self.tpg / "lun" / f"lun_{tpg_lun}", path / secrets.token_hex(5))
+        except OSError as exc:
+            self.delete_mapped_lun(wwn, mapped, quiet=True)
+            raise lio_error(f"map TPG LUN {tpg_lun} to LUN {mapped} of {wwn}", exc) from None
+
+    def delete_mapped_lun(self, wwn: str, mapped: int, quiet: bool = False) -> None:
+        self._delete_linked_dir(
+            self.tpg / "acls" / wwn / f"lun_{mapped}", f"LUN {mapped} of {wwn}", quiet
+        )
+
+    def set_acl_auth(
+        self, wwn: str, in_user: str, in_pass: str, out_user: str, out_pass: str
+    ) -> None:
+        """CHAP credentials of an ACL; empty strings unset a value. Requires CHAP at login
+        exactly when in-credentials are set (per-ACL ``attrib/authentication``)."""
+        acl = self.tpg / "acls" / wwn
+        values = {
+            "userid": in_user,
+            "password": in_pass,
+            "userid_mutual": out_user,
+            "password_mutual": out_pass,
+        }
+        try:
+            for key, value in values.items():
+                _write(acl / "auth" / key, value or "NULL")
+            required = bool(in_user and in_pass)
+            auth_attr = acl / "attrib" / "authentication"
+            if auth_attr.exists():
+                _write(auth_attr, "1" if required else "0")
+        except OSError as exc:
+            raise lio_error(f"set the CHAP credentials of {wwn}", exc) from None
+
+    def _delete_linked_dir(self, path: Path, what: str, quiet: bool) -> None:
+        try:
+            with os.scandir(path) as it:
+                for entry in it:
+                    if entry.is_symlink():
+                        os.unlink(entry.path)
+            path.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if not quiet:
+                raise lio_error(f"remove {what}", exc) from None

@@ -1,0 +1,572 @@
+"""The iSCSI export logic: exports, initiators' CHAP, access groups, on one LIO TPG.
+
+Every changing call reads the TPG once (:meth:`Configfs.read`), decides, changes configfs
+one object at a time while recording how to undo each step (a failure half way leaves
+configfs as it was), and finally refreshes the persistent record of the ACLs it touched.
+configfs is the truth for every listing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from targetd_core.plugin import BlockPool, Code, Core, ExportHandler, TargetdError, Volume
+
+from . import naming
+from .cfs import Acl, Configfs, TpgLun, TpgView
+from .planning import MAX_TPG_LUN, Undo, group_free_lun, lowest_free
+from .state import StateFile
+
+log = structlog.get_logger("targetd.lio")
+
+E = Code
+
+
+def _device_size(device: str | None) -> int:
+    if not device:
+        return 0
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+def _check_init_type(init_type: str) -> None:
+    if init_type != "iscsi":
+        raise TargetdError(
+            E.NOT_SUPPORTED, f"initiator type {init_type!r} is not supported: only 'iscsi'"
+        )
+
+
+class LioExports(ExportHandler):
+    """Exports volumes of any block pool over iSCSI through one LIO target's TPG 1."""
+
+    name = "iscsi"
+
+    def __init__(
+        self,
+        core: Core,
+        target_name: str,
+        portals: list[str],
+        state_path: Path,
+        cfs: Configfs | None = None,
+        ensure_target: Callable[[str, list[str]], None] | None = None,
+    ) -> None:
+        self.core = core
+        self.target_name = target_name
+        self.portals = portals
+        self.cfs = cfs or Configfs(target_name, naming.HBA_DIR)
+        self.state = StateFile(state_path)
+        if ensure_target is None:
+            from .target import ensure_target as ensure_target_impl
+
+            ensure_target = ensure_target_impl
+        self._ensure_target = ensure_target
+        self._target_ready = False
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _ready(self) -> None:
+        """Make sure the target and TPG exist (rtslib, once per process)."""
+        if not self._target_ready or not self.cfs.tpg_exists():
+            self._ensure_target(self.target_name, self.portals)
+            self._target_ready = True
+
+    def _volume(self, pool: str, vol: str) -> tuple[BlockPool, Volume]:
+        p = self.core.block_pool(pool)
+        v = p.get_volume(vol)
+        if v is None:
+            raise TargetdError(E.VOLUME_NOT_FOUND, f"volume {vol!r} not found in pool {pool!r}")
+        return p, v
+
+    def _decode(self, view: TpgView, tpg_lun: int) -> tuple[str, str] | None:
+        lun = view.luns.get(tpg_lun)
+        if lun is None or lun.hba != naming.HBA_DIR:
+            return None
+        return naming.parse_backstore_name(lun.name, self.core.block_pools)
+
+    def _ensure_lun(
+        self, view: TpgView, name: str, pool: BlockPool, vol: Volume, undo: Undo
+    ) -> int:
+        """The TPG LUN exporting ``name`` (created, with its backstore, if missing)."""
+        lun = view.lun_for(naming.HBA_DIR, name)
+        if lun is not None:
+            return lun.number
+        if self.cfs.backstore_exists(name):  # left over without a LUN: make it afresh
+            self.cfs.delete_backstore(name)
+        self.cfs.create_backstore(name, pool.device_path(vol.name), vol.uuid)
+        undo.add(lambda: self.cfs.delete_backstore(name, quiet=True))
+        number = lowest_free(view.luns, MAX_TPG_LUN)
+        if number is None:
+            raise TargetdError(E.UNEXPECTED, "the TPG has no free LUN number (65536 in use)")
+        self.cfs.create_lun(number, name)
+        undo.add(lambda: self.cfs.delete_lun(number, quiet=True))
+        view.luns[number] = TpgLun(number, naming.HBA_DIR, name)
+        return number
+
+    def _new_acl(
+        self, view: TpgView, wwn: str, tag: str | None, auth: dict[str, Any], undo: Undo
+    ) -> None:
+        self.cfs.create_acl(wwn)
+        undo.add(lambda: self.cfs.delete_acl(wwn, quiet=True))
+        if tag:
+            self.cfs.set_tag(wwn, tag)
+        creds = auth.get(wwn)
+        if creds:
+            self.cfs.set_acl_auth(
+                wwn,
+                creds.get("in_user", ""),
+                creds.get("in_pass", ""),
+                creds.get("out_user", ""),
+                creds.get("out_pass", ""),
+            )
+        view.acls[wwn] = Acl(wwn, tag)
+
+    def _map(self, view: TpgView, wwn: str, mapped: int, tpg_lun: int, undo: Undo) -> None:
+        self.cfs.create_mapped_lun(wwn, mapped, tpg_lun)
+        undo.add(lambda: self.cfs.delete_mapped_lun(wwn, mapped, quiet=True))
+        view.acls[wwn].mapped[mapped] = tpg_lun
+
+    def _drop_unused_luns(self, view: TpgView, tpg_luns: Iterable[int]) -> None:
+        """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
+        for number in set(tpg_luns):
+            lun = view.luns.get(number)
+            if lun is None or lun.hba != naming.HBA_DIR or view.users_of(number):
+                continue
+            self.cfs.delete_lun(number)
+            self.cfs.delete_backstore(lun.name)
+            del view.luns[number]
+
+    def _record(self, doc: dict[str, Any], view: TpgView, wwns: Iterable[str]) -> None:
+        """Refresh the persistent record of some ACLs from ``view`` and save it."""
+        serials: dict[int, str | None] = {}
+        for wwn in set(wwns):
+            acl = view.acls.get(wwn)
+            if acl is None:
+                doc["acls"].pop(wwn, None)
+                continue
+            luns: dict[str, Any] = {}
+            for m, t in sorted(acl.mapped.items()):
+                pv = self._decode(view, t)
+                if pv is None:
+                    continue
+                if t not in serials:
+                    lun = view.luns[t]
+                    serials[t] = self.cfs.backstore_serial(lun.hba, lun.name)
+                luns[str(m)] = {"pool": pv[0], "volume": pv[1], "uuid": serials[t]}
+            doc["acls"][wwn] = {"tag": acl.tag, "luns": luns}
+        self.state.save(doc)
+
+    def _transaction(
+        self,
+        touched: set[str],
+        view: TpgView,
+        body: Callable[[Undo], None],
+        doc: dict[str, Any] | None = None,
+    ) -> None:
+        """Run ``body`` with rollback on failure; then persist the touched ACLs."""
+        if doc is None:
+            doc = self.state.load()
+        undo = Undo()
+        try:
+            body(undo)
+        except BaseException:
+            undo.rollback()
+            raise
+        self._record(doc, view, touched)
+
+    # -- ExportHandler ---------------------------------------------------------------------
+    def volume_exported(self, pool: str, volume: str) -> bool:
+        name = naming.backstore_name(pool, volume)
+        if not self.cfs.backstore_exists(name):
+            return False
+        view = self.cfs.read()
+        lun = view.lun_for(naming.HBA_DIR, name)
+        if lun is not None and view.users_of(lun.number):
+            return True
+        # a backstore no ACL uses (left by a crash): remove it, it would hold the device
+        if lun is not None:
+            self.cfs.delete_lun(lun.number)
+        self.cfs.delete_backstore(name)
+        return False
+
+    # -- exports ---------------------------------------------------------------------------
+    def export_list(self) -> list[dict[str, Any]]:
+        view = self.cfs.read()
+        info: dict[int, tuple[str, str, int, str] | None] = {}
+        out = []
+        for acl in sorted(view.acls.values(), key=lambda a: a.wwn):
+            for m, t in sorted(acl.mapped.items()):
+                if t not in info:
+                    pv = self._decode(view, t)
+                    if pv is None:
+                        info[t] = None
+                    else:
+                        lun = view.luns[t]
+                        size = _device_size(self.cfs.backstore_device(lun.hba, lun.name))
+                        serial = self.cfs.backstore_serial(lun.hba, lun.name) or ""
+                        info[t] = (pv[0], pv[1], size, serial)
+                i = info[t]
+                if i is None:
+                    continue
+                out.append(
+                    {
+                        "initiator_wwn": acl.wwn,
+                        "lun": m,
+                        "vol_name": i[1],
+                        "vol_size": i[2],
+                        "vol_uuid": i[3],
+                        "pool": i[0],
+                    }
+                )
+        return out
+
+    def export_create(self, pool: str, vol: str, initiator_wwn: str, lun: int) -> None:
+        wwn = naming.normalize_initiator(initiator_wwn)
+        p, v = self._volume(pool, vol)
+        self._ready()
+        view = self.cfs.read()
+        name = naming.backstore_name(p.name, vol)
+        acl = view.acls.get(wwn)
+        existing = view.lun_for(naming.HBA_DIR, name)
+        if acl is not None:
+            if acl.tag:
+                raise TargetdError(
+                    E.INITIATOR_IN_USE,
+                    f"initiator {wwn} is in access group {acl.tag!r}: map the volume to the "
+                    "group (access_group_map_create) or remove it from the group first",
+                )
+            if lun in acl.mapped:
+                if existing is not None and acl.mapped[lun] == existing.number:
+                    return  # the same export exists
+                other = self._decode(view, acl.mapped[lun])
+                what = f"volume {other[1]!r} of pool {other[0]!r}" if other else "another volume"
+                raise TargetdError(
+                    E.INVALID_ARGUMENT,
+                    f"LUN {lun} of initiator {wwn} already exports {what}; choose a free LUN "
+                    "(export_list shows the LUNs in use)",
+                )
+            if existing is not None:
+                for m, t in acl.mapped.items():
+                    if t == existing.number:
+                        raise TargetdError(
+                            E.INVALID_ARGUMENT,
+                            f"volume {vol!r} is already exported to {wwn} at LUN {m}; "
+                            "export_destroy it first to move it",
+                        )
+        doc = self.state.load()
+
+        def body(undo: Undo) -> None:
+            tpg_lun = self._ensure_lun(view, name, p, v, undo)
+            if wwn not in view.acls:
+                self._new_acl(view, wwn, None, doc["auth"], undo)
+            self._map(view, wwn, lun, tpg_lun, undo)
+
+        self._transaction({wwn}, view, body, doc)
+
+    def export_destroy(self, pool: str, vol: str, initiator_wwn: str) -> None:
+        wwn = naming.normalize_initiator(initiator_wwn)
+        p = self.core.block_pool(pool)
+        name = naming.backstore_name(p.name, vol)
+        view = self.cfs.read()
+        acl = view.acls.get(wwn)
+        lun = view.lun_for(naming.HBA_DIR, name)
+        maps = [m for m, t in acl.mapped.items() if t == lun.number] if acl and lun else []
+        if not maps:
+            raise TargetdError(
+                E.EXPORT_NOT_FOUND, f"volume {vol!r} of pool {pool!r} is not exported to {wwn}"
+            )
+        assert acl is not None and lun is not None
+        if acl.tag:
+            raise TargetdError(
+                E.EXPORT_NOT_FOUND,
+                f"{wwn} sees volume {vol!r} through access group {acl.tag!r}, not through an "
+                "export: use access_group_map_destroy",
+            )
+
+        def body(undo: Undo) -> None:
+            for m in maps:
+                self.cfs.delete_mapped_lun(wwn, m)
+                del acl.mapped[m]
+            if not acl.mapped:
+                self.cfs.delete_acl(wwn)
+                del view.acls[wwn]
+            self._drop_unused_luns(view, [lun.number])
+
+        self._transaction({wwn}, view, body)
+
+    # -- initiators ------------------------------------------------------------------------
+    def initiator_set_auth(
+        self,
+        initiator_wwn: str,
+        in_user: str | None,
+        in_pass: str | None,
+        out_user: str | None,
+        out_pass: str | None,
+    ) -> None:
+        wwn = naming.normalize_initiator(initiator_wwn)
+        in_user, in_pass, out_user, out_pass = (
+            naming.check_chap_value(x, what) if x else ""
+            for x, what in (
+                (in_user, "in_user"),
+                (in_pass, "in_pass"),
+                (out_user, "out_user"),
+                (out_pass, "out_pass"),
+            )
+        )
+        if not (in_user and in_pass):
+            in_user = in_pass = ""
+        if not (out_user and out_pass):
+            out_user = out_pass = ""
+        doc = self.state.load()
+        if in_user or out_user:
+            doc["auth"][wwn] = {
+                "in_user": in_user,
+                "in_pass": in_pass,
+                "out_user": out_user,
+                "out_pass": out_pass,
+            }
+        else:
+            doc["auth"].pop(wwn, None)
+        if self.cfs.acl_exists(wwn):
+            self.cfs.set_acl_auth(wwn, in_user, in_pass, out_user, out_pass)
+        self.state.save(doc)
+
+    def initiator_list(self, standalone_only: bool = False) -> list[dict[str, str]]:
+        view = self.cfs.read()
+        return [
+            {"init_id": acl.wwn, "init_type": "iscsi"}
+            for acl in sorted(view.acls.values(), key=lambda a: a.wwn)
+            if not (standalone_only and acl.tag)
+        ]
+
+    # -- access groups ---------------------------------------------------------------------
+    def access_group_list(self) -> list[dict[str, Any]]:
+        groups = self.cfs.read().groups()
+        return [
+            {"name": name, "init_ids": sorted(members), "init_type": "iscsi"}
+            for name, members in sorted(groups.items())
+        ]
+
+    def _in_use(self, view: TpgView, wwn: str, group: str) -> TargetdError:
+        acl = view.acls[wwn]
+        where = f"access group {acl.tag!r}" if acl.tag else "a standalone export (export_create)"
+        return TargetdError(
+            E.INITIATOR_IN_USE,
+            f"initiator {wwn} is already used by {where}; it cannot join access group {group!r}",
+        )
+
+    def access_group_create(self, ag_name: str, init_id: str, init_type: str) -> None:
+        _check_init_type(init_type)
+        naming.check_group_tag(ag_name)
+        wwn = naming.normalize_initiator(init_id, "init_id")
+        self._ready()
+        view = self.cfs.read()
+        if ag_name in view.groups():
+            raise TargetdError(E.NAME_CONFLICT, f"access group {ag_name!r} already exists")
+        if wwn in view.acls:
+            raise self._in_use(view, wwn, ag_name)
+        doc = self.state.load()
+        self._transaction(
+            {wwn}, view, lambda undo: self._new_acl(view, wwn, ag_name, doc["auth"], undo), doc
+        )
+
+    def access_group_destroy(self, ag_name: str) -> None:
+        view = self.cfs.read()
+        members = view.groups().get(ag_name, [])
+        if not members:
+            return
+
+        def body(undo: Undo) -> None:
+            luns: set[int] = set()
+            for wwn in members:
+                luns.update(view.acls[wwn].mapped.values())
+                self.cfs.delete_acl(wwn)
+                del view.acls[wwn]
+            self._drop_unused_luns(view, luns)
+
+        self._transaction(set(members), view, body)
+
+    def access_group_init_add(self, ag_name: str, init_id: str, init_type: str) -> None:
+        _check_init_type(init_type)
+        naming.check_group_tag(ag_name)
+        wwn = naming.normalize_initiator(init_id, "init_id")
+        self._ready()
+        view = self.cfs.read()
+        acl = view.acls.get(wwn)
+        if acl is not None:
+            if acl.tag == ag_name:
+                return
+            raise self._in_use(view, wwn, ag_name)
+        members = view.groups().get(ag_name, [])
+        mapping: dict[int, int] = {}
+        for member in members:
+            mapping.update(view.acls[member].mapped)
+        doc = self.state.load()
+
+        def body(undo: Undo) -> None:
+            self._new_acl(view, wwn, ag_name, doc["auth"], undo)
+            for m, t in sorted(mapping.items()):
+                self._map(view, wwn, m, t, undo)
+
+        self._transaction({wwn}, view, body, doc)
+
+    def access_group_init_del(self, ag_name: str, init_id: str, init_type: str) -> None:
+        _check_init_type(init_type)
+        wwn = naming.normalize_initiator(init_id, "init_id")
+        view = self.cfs.read()
+        acl = view.acls.get(wwn)
+        if acl is None or acl.tag != ag_name:
+            return
+
+        def body(undo: Undo) -> None:
+            luns = set(acl.mapped.values())
+            self.cfs.delete_acl(wwn)
+            del view.acls[wwn]
+            self._drop_unused_luns(view, luns)
+
+        self._transaction({wwn}, view, body)
+
+    def access_group_map_list(self) -> list[dict[str, Any]]:
+        view = self.cfs.read()
+        seen: set[tuple[str, int, int]] = set()
+        out = []
+        for name, members in sorted(view.groups().items()):
+            for wwn in members:
+                for m, t in view.acls[wwn].mapped.items():
+                    if (name, m, t) in seen:
+                        continue
+                    seen.add((name, m, t))
+                    pv = self._decode(view, t)
+                    if pv is None:
+                        continue
+                    out.append(
+                        {"ag_name": name, "h_lun_id": m, "pool_name": pv[0], "vol_name": pv[1]}
+                    )
+        out.sort(key=lambda d: (d["ag_name"], d["h_lun_id"]))
+        return out
+
+    def access_group_map_create(
+        self, pool_name: str, vol_name: str, ag_name: str, h_lun_id: int | None = None
+    ) -> None:
+        p, v = self._volume(pool_name, vol_name)
+        view = self.cfs.read()
+        members = view.groups().get(ag_name, [])
+        if not members:
+            raise TargetdError(E.ACCESS_GROUP_NOT_FOUND, f"access group {ag_name!r} not found")
+        self._ready()
+        name = naming.backstore_name(p.name, vol_name)
+        existing = view.lun_for(naming.HBA_DIR, name)
+        missing = members
+        if existing is not None:
+            missing = [w for w in members if existing.number not in view.acls[w].mapped.values()]
+            if not missing:
+                return  # already mapped
+            # a partial mapping (e.g. a member that failed to get it): complete it at its LUN
+            for w in members:
+                for m, t in view.acls[w].mapped.items():
+                    if t == existing.number:
+                        h_lun_id = m
+        if h_lun_id is None:
+            h_lun_id = group_free_lun(view.acls[w].mapped for w in members)
+            if h_lun_id is None:
+                raise TargetdError(
+                    E.NO_FREE_LUN, f"access group {ag_name!r} has no free LUN id in 0..255"
+                )
+        for w in missing:
+            t = view.acls[w].mapped.get(h_lun_id)
+            if t is not None:
+                other = self._decode(view, t)
+                what = f"volume {other[1]!r} of pool {other[0]!r}" if other else "another volume"
+                raise TargetdError(
+                    E.INVALID_ARGUMENT,
+                    f"LUN {h_lun_id} of access group {ag_name!r} already maps {what} "
+                    f"(for {w}); leave h_lun_id out to get a free one",
+                )
+        lun_id = h_lun_id
+
+        def body(undo: Undo) -> None:
+            tpg_lun = self._ensure_lun(view, name, p, v, undo)
+            for w in missing:
+                self._map(view, w, lun_id, tpg_lun, undo)
+
+        self._transaction(set(missing), view, body)
+
+    def access_group_map_destroy(self, pool_name: str, vol_name: str, ag_name: str) -> None:
+        p = self.core.block_pool(pool_name)
+        view = self.cfs.read()
+        members = view.groups().get(ag_name, [])
+        lun = view.lun_for(naming.HBA_DIR, naming.backstore_name(p.name, vol_name))
+        if lun is None or not members:
+            return
+        todo = [(w, m) for w in members for m, t in view.acls[w].mapped.items() if t == lun.number]
+        if not todo:
+            return
+
+        def body(undo: Undo) -> None:
+            for w, m in todo:
+                self.cfs.delete_mapped_lun(w, m)
+                del view.acls[w].mapped[m]
+            self._drop_unused_luns(view, [lun.number])
+
+        self._transaction({w for w, _ in todo}, view, body)
+
+    # -- start-up --------------------------------------------------------------------------
+    def restore(self) -> dict[str, int]:
+        """Re-create what the state file records and configfs lacks (after a reboot).
+
+        Additive and idempotent: nothing is removed, what exists is left alone. Problems
+        with one item (a pool no longer configured, a missing device) are logged and
+        skipped. Returns counts of what was created.
+        """
+        doc = self.state.load()
+        counts = {"acls": 0, "mapped_luns": 0, "backstores": 0, "skipped": 0}
+        if not doc["acls"]:
+            return counts
+        self._ready()
+        view = self.cfs.read()
+        for wwn, entry in sorted(doc["acls"].items()):
+            try:
+                if wwn not in view.acls:
+                    self._new_acl(view, wwn, entry.get("tag"), doc["auth"], Undo())
+                    counts["acls"] += 1
+                for m_text, item in sorted(entry.get("luns", {}).items()):
+                    m = int(m_text)
+                    if m in view.acls[wwn].mapped:
+                        continue
+                    pool = self.core.block_pools.get(item["pool"])
+                    if pool is None:
+                        log.warning(
+                            "restore: pool is not configured any more; skipped",
+                            initiator=wwn,
+                            lun=m,
+                            pool=item["pool"],
+                        )
+                        counts["skipped"] += 1
+                        continue
+                    name = naming.backstore_name(pool.name, item["volume"])
+                    lun = view.lun_for(naming.HBA_DIR, name)
+                    if lun is None:
+                        if not self.cfs.backstore_exists(name):
+                            self.cfs.create_backstore(
+                                name, pool.device_path(item["volume"]), item["uuid"]
+                            )
+                            counts["backstores"] += 1
+                        number = lowest_free(view.luns, MAX_TPG_LUN)
+                        assert number is not None
+                        self.cfs.create_lun(number, name)
+                        lun = view.luns[number] = TpgLun(number, naming.HBA_DIR, name)
+                    self._map(view, wwn, m, lun.number, Undo())
+                    counts["mapped_luns"] += 1
+            except TargetdError as exc:
+                log.error("restore: could not restore an export", initiator=wwn, error=exc.message)
+                counts["skipped"] += 1
+        return counts

@@ -1,0 +1,139 @@
+"""Fakes for unit tests of the plugin's logic (never proof that LIO works: see
+tests/realkernel/test_lio.py for that).
+
+:class:`FakeConfigfs` is the real :class:`~targetd_lio.cfs.Configfs` on a plain directory,
+with the few things the kernel does by itself (attribute files appearing on mkdir, "NULL"
+clearing a tag) done by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from targetd_lio.cfs import Configfs
+
+from targetd_core.plugin import BlockPool, PoolInfo, Volume
+
+
+class FakeConfigfs(Configfs):
+    fail_on: str | None = None  # name of a method that raises OSError once
+
+    def _maybe_fail(self, what: str) -> None:
+        if self.fail_on == what:
+            self.fail_on = None
+            from targetd_lio.cfs import lio_error
+
+            raise lio_error(what, OSError(16, "Device or resource busy"))
+
+    def create_backstore(self, name: str, device: str, serial: str) -> None:
+        self._maybe_fail("create_backstore")
+        path = self.hba_path / name
+        (path / "wwn").mkdir(parents=True)
+        (path / "udev_path").write_text(device)
+        (path / "wwn" / "vpd_unit_serial").write_text(f"T10 VPD Unit Serial Number: {serial}\n")
+
+    def delete_backstore(self, name: str, quiet: bool = False) -> None:
+        path = self.hba_path / name
+        if path.exists():
+            for f in ("udev_path", "wwn/vpd_unit_serial"):
+                (path / f).unlink(missing_ok=True)
+            (path / "wwn").rmdir()
+            path.rmdir()
+
+    def create_lun(self, number: int, name: str) -> None:
+        self._maybe_fail("create_lun")
+        (self.tpg / "lun").mkdir(parents=True, exist_ok=True)
+        super().create_lun(number, name)
+
+    def create_acl(self, wwn: str) -> None:
+        acl = self.tpg / "acls" / wwn
+        acl.mkdir(parents=True)
+        (acl / "tag").write_text("")
+        (acl / "auth").mkdir()
+        (acl / "attrib").mkdir()
+        for f in ("userid", "password", "userid_mutual", "password_mutual"):
+            (acl / "auth" / f).write_text("NULL")
+        (acl / "attrib" / "authentication").write_text("-1")
+
+    def delete_acl(self, wwn: str, quiet: bool = False) -> None:
+        acl = self.tpg / "acls" / wwn
+        for m in self.acl_mapped(wwn):
+            self.delete_mapped_lun(wwn, m, quiet=quiet)
+        if acl.exists():
+            for f in (
+                "tag",
+                "auth/userid",
+                "auth/password",
+                "auth/userid_mutual",
+                "auth/password_mutual",
+                "attrib/authentication",
+            ):
+                (acl / f).unlink(missing_ok=True)
+            (acl / "auth").rmdir()
+            (acl / "attrib").rmdir()
+            acl.rmdir()
+
+    def set_tag(self, wwn: str, tag: str | None) -> None:
+        (self.tpg / "acls" / wwn / "tag").write_text("" if tag in (None, "NULL") else tag)
+
+    def create_mapped_lun(self, wwn: str, mapped: int, tpg_lun: int) -> None:
+        self._maybe_fail("create_mapped_lun")
+        super().create_mapped_lun(wwn, mapped, tpg_lun)
+
+    def auth_of(self, wwn: str) -> dict[str, str]:
+        acl = self.tpg / "acls" / wwn
+        out = {
+            f: (acl / "auth" / f).read_text()
+            for f in ("userid", "password", "userid_mutual", "password_mutual")
+        }
+        out["authentication"] = (acl / "attrib" / "authentication").read_text()
+        return out
+
+    def all_paths(self) -> list[str]:
+        out = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            for n in dirnames + filenames:
+                out.append(os.path.relpath(os.path.join(dirpath, n), self.root))
+        return sorted(out)
+
+
+class FakePool(BlockPool):
+    """Volumes are regular files standing in for block devices."""
+
+    def __init__(self, name: str, directory: Path) -> None:
+        super().__init__(name)
+        self.dir = directory
+        self.vols: dict[str, Volume] = {}
+        self.list_calls = 0
+        self.get_calls = 0
+
+    def info(self) -> PoolInfo:
+        return PoolInfo(self.name, 1 << 30, 1 << 29, "block", "pool-uuid")
+
+    def list_volumes(self) -> list[Volume]:
+        self.list_calls += 1
+        return list(self.vols.values())
+
+    def get_volume(self, name: str) -> Volume | None:
+        self.get_calls += 1
+        return self.vols.get(name)
+
+    def create_volume(self, name: str, size: int) -> None:
+        self.vols[name] = Volume(name, size, str(uuid.uuid4()))
+        with open(self.device_path(name), "wb") as f:
+            f.truncate(size)
+
+    def destroy_volume(self, name: str) -> None:
+        del self.vols[name]
+        os.unlink(self.device_path(name))
+
+    def copy_volume(self, src: str, dst: str, size: int | None) -> None:
+        raise NotImplementedError
+
+    def resize_volume(self, name: str, size: int) -> None:
+        raise NotImplementedError
+
+    def device_path(self, name: str) -> str:
+        return str(self.dir / f"{self.name.replace('/', '_')}-{name}")

@@ -1,0 +1,304 @@
+"""Unit tests of the plugin's logic on a fake configfs (a plain directory).
+
+They check decisions (LUN allocation, rollback, clean-up, the state record, restore);
+whether LIO really does what we ask is tested on a real kernel in
+tests/realkernel/test_lio.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from targetd_lio import naming
+from targetd_lio.service import LioExports
+
+from targetd_core.config import Config
+from targetd_core.core import Core
+from targetd_core.locking import StorageLock
+from targetd_core.plugin import TargetdError
+
+from .fakes import FakeConfigfs, FakePool
+
+TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
+I1 = "iqn.1994-05.com.example:host1"
+I2 = "iqn.1994-05.com.example:host2"
+I3 = "iqn.1994-05.com.example:host3"
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    core = Core(Config({}), StorageLock(tmp_path / "lock"))
+    devs = tmp_path / "dev"
+    devs.mkdir()
+    pools = [FakePool("vg-targetd/thin_pool", devs), FakePool("zfs-targetd/block", devs)]
+    for p in pools:
+        core.block_pools[p.name] = p
+        for v in ("v1", "v2", "v3"):
+            p.create_volume(v, 1 << 20)
+    cfs = FakeConfigfs(TARGET, naming.HBA_DIR, root=tmp_path / "cfs")
+    ensured = []
+
+    def ensure(name: str, portals: list[str]) -> None:
+        (cfs.tpg / "lun").mkdir(parents=True, exist_ok=True)
+        (cfs.tpg / "acls").mkdir(parents=True, exist_ok=True)
+        ensured.append(name)
+
+    svc = LioExports(core, TARGET, ["0.0.0.0"], tmp_path / "state.json", cfs, ensure)
+    return svc, cfs, pools, tmp_path
+
+
+def code(exc_info: pytest.ExceptionInfo[TargetdError]) -> int:
+    return exc_info.value.code
+
+
+POOL = "vg-targetd/thin_pool"
+ZPOOL = "zfs-targetd/block"
+
+
+def test_export_create_list_destroy_leaves_nothing(env) -> None:
+    svc, cfs, pools, _ = env
+    assert svc.export_list() == []
+    svc.export_create(POOL, "v1", I1, 0)
+    svc.export_create(POOL, "v1", I1, 0)  # the same export: no change
+    svc.export_create(POOL, "v1", I2, 3)  # same volume, another initiator
+    svc.export_create(ZPOOL, "v1", I1, 1)  # same volume name, another pool
+    listing = svc.export_list()
+    uuid1 = pools[0].vols["v1"].uuid
+    assert {(e["initiator_wwn"], e["lun"], e["pool"], e["vol_name"]) for e in listing} == {
+        (I1, 0, POOL, "v1"),
+        (I2, 3, POOL, "v1"),
+        (I1, 1, ZPOOL, "v1"),
+    }
+    e = next(e for e in listing if e["initiator_wwn"] == I2)
+    assert e["vol_uuid"] == uuid1 and e["vol_size"] == 1 << 20
+    assert len(list(cfs.hba_path.iterdir())) == 2  # one backstore per (pool, volume)
+    assert svc.volume_exported(POOL, "v1") and not svc.volume_exported(POOL, "v2")
+
+    svc.export_destroy(POOL, "v1", I1)
+    assert svc.volume_exported(POOL, "v1")  # still exported to I2
+    svc.export_destroy(POOL, "v1", I2)
+    assert not svc.volume_exported(POOL, "v1")
+    assert [e["pool"] for e in svc.export_list()] == [ZPOOL]
+    svc.export_destroy(ZPOOL, "v1", I1)
+    assert svc.export_list() == []
+    # nothing stale: no ACL, no LUN, no backstore
+    assert not list((cfs.tpg / "acls").iterdir())
+    assert not list((cfs.tpg / "lun").iterdir())
+    assert not list(cfs.hba_path.iterdir())
+
+
+def test_export_errors(env) -> None:
+    svc, cfs, pools, _ = env
+    with pytest.raises(TargetdError) as ei:
+        svc.export_create("nope", "v1", I1, 0)
+    assert code(ei) == -110
+    with pytest.raises(TargetdError) as ei:
+        svc.export_create(POOL, "missing", I1, 0)
+    assert code(ei) == -103
+    with pytest.raises(TargetdError) as ei:
+        svc.export_create(POOL, "v1", "not an iqn", 0)
+    assert code(ei) == -32602
+    svc.export_create(POOL, "v1", I1, 0)
+    with pytest.raises(TargetdError) as ei:  # LUN 0 of I1 is taken by v1
+        svc.export_create(POOL, "v2", I1, 0)
+    assert code(ei) == -32602 and "v1" in ei.value.message
+    with pytest.raises(TargetdError) as ei:  # v1 is at LUN 0 already
+        svc.export_create(POOL, "v1", I1, 5)
+    assert code(ei) == -32602
+    with pytest.raises(TargetdError) as ei:
+        svc.export_destroy(POOL, "v2", I1)
+    assert code(ei) == -151
+    with pytest.raises(TargetdError) as ei:
+        svc.export_destroy(POOL, "v1", I2)
+    assert code(ei) == -151
+    with pytest.raises(TargetdError) as ei:
+        svc.export_destroy("nope", "v1", I1)
+    assert code(ei) == -110
+
+
+def test_initiator_names_are_normalised(env) -> None:
+    svc, *_ = env
+    svc.export_create(POOL, "v1", "IQN.1994-05.com.Example:Host1", 0)
+    assert svc.export_list()[0]["initiator_wwn"] == I1
+    svc.export_destroy(POOL, "v1", I1.upper())
+
+
+@pytest.mark.parametrize("step", ["create_backstore", "create_lun", "create_mapped_lun"])
+def test_failed_export_create_rolls_back(env, step: str) -> None:
+    svc, cfs, _, tmp = env
+    svc.export_create(POOL, "v2", I2, 0)
+    before = cfs.all_paths()
+    state_before = (tmp / "state.json").read_text()
+    cfs.fail_on = step
+    with pytest.raises(TargetdError) as ei:
+        svc.export_create(POOL, "v1", I1, 0)
+    assert code(ei) == -1 and "busy" in ei.value.message.lower()
+    assert cfs.all_paths() == before
+    assert (tmp / "state.json").read_text() == state_before
+
+
+def test_listing_asks_no_storage_tool(env) -> None:
+    svc, _, pools, _ = env
+    for i in range(20):
+        svc.export_create(POOL, "v1", f"iqn.1994-05.com.example:h{i}", 0)
+    for p in pools:
+        p.list_calls = p.get_calls = 0
+    assert len(svc.export_list()) == 20
+    assert all(p.list_calls == 0 and p.get_calls == 0 for p in pools)
+
+
+def test_chap_settings(env) -> None:
+    svc, cfs, _, tmp = env
+    svc.initiator_set_auth(I1, "user1", "secret123456", None, None)  # before any export
+    assert not cfs.acl_exists(I1)
+    svc.export_create(POOL, "v1", I1, 0)
+    a = cfs.auth_of(I1)
+    assert (a["userid"], a["password"], a["authentication"]) == ("user1", "secret123456", "1")
+    svc.initiator_set_auth(I1, "user1", "secret123456", "tgt", "tgtsecret9876")
+    a = cfs.auth_of(I1)
+    assert (a["userid_mutual"], a["password_mutual"]) == ("tgt", "tgtsecret9876")
+    # the last export goes: the ACL goes, the credentials stay on record and come back
+    svc.export_destroy(POOL, "v1", I1)
+    assert not cfs.acl_exists(I1)
+    svc.export_create(POOL, "v2", I1, 0)
+    assert cfs.auth_of(I1)["password_mutual"] == "tgtsecret9876"
+    state = json.loads((tmp / "state.json").read_text())
+    assert (tmp / "state.json").stat().st_mode & 0o777 == 0o600
+    assert state["auth"][I1]["in_user"] == "user1"
+    # empty / null turns a direction off
+    svc.initiator_set_auth(I1, "", "", "tgt", "tgtsecret9876")
+    a = cfs.auth_of(I1)
+    assert (a["userid"], a["password"], a["authentication"]) == ("NULL", "NULL", "0")
+    svc.initiator_set_auth(I1, None, None, None, None)
+    assert cfs.auth_of(I1)["userid_mutual"] == "NULL"
+    assert I1 not in json.loads((tmp / "state.json").read_text())["auth"]
+    with pytest.raises(TargetdError) as ei:
+        svc.initiator_set_auth(I1, "u", "with space", None, None)
+    assert code(ei) == -32602 and "with space" not in ei.value.message
+
+
+def test_access_groups(env) -> None:
+    svc, cfs, _, _ = env
+    svc.access_group_create("ag1", I1, "iscsi")
+    with pytest.raises(TargetdError) as ei:
+        svc.access_group_create("ag1", I2, "iscsi")
+    assert code(ei) == -50
+    with pytest.raises(TargetdError) as ei:
+        svc.access_group_create("ag2", I1, "iscsi")
+    assert code(ei) == -52
+    with pytest.raises(TargetdError) as ei:
+        svc.access_group_create("ag2", I2, "fc")
+    assert code(ei) == -153
+    with pytest.raises(TargetdError) as ei:
+        svc.access_group_map_create(POOL, "v1", "nope")
+    assert code(ei) == -200
+    svc.export_create(POOL, "v3", I3, 0)
+    with pytest.raises(TargetdError) as ei:  # a standalone ACL cannot join
+        svc.access_group_init_add("ag1", I3, "iscsi")
+    assert code(ei) == -52
+    with pytest.raises(TargetdError) as ei:  # a group member gets no direct export
+        svc.export_create(POOL, "v3", I1, 1)
+    assert code(ei) == -52
+
+    svc.access_group_map_create(POOL, "v1", "ag1")
+    svc.access_group_map_create(POOL, "v1", "ag1")  # silent
+    svc.access_group_init_add("ag1", I2, "iscsi")  # gets v1 at the same LUN
+    svc.access_group_init_add("ag1", I2, "iscsi")  # silent
+    svc.access_group_map_create(ZPOOL, "v2", "ag1")
+    maps = svc.access_group_map_list()
+    assert maps == [
+        {"ag_name": "ag1", "h_lun_id": 0, "pool_name": POOL, "vol_name": "v1"},
+        {"ag_name": "ag1", "h_lun_id": 1, "pool_name": ZPOOL, "vol_name": "v2"},
+    ]
+    assert svc.access_group_list() == [{"name": "ag1", "init_ids": [I1, I2], "init_type": "iscsi"}]
+    assert svc.initiator_list(standalone_only=True) == [{"init_id": I3, "init_type": "iscsi"}]
+    assert len(svc.initiator_list()) == 3
+    assert {(e["initiator_wwn"], e["lun"]) for e in svc.export_list()} == {
+        (I1, 0),
+        (I1, 1),
+        (I2, 0),
+        (I2, 1),
+        (I3, 0),
+    }
+    assert svc.volume_exported(ZPOOL, "v2")
+    with pytest.raises(TargetdError) as ei:  # explicit LUN taken
+        svc.access_group_map_create(POOL, "v2", "ag1", 1)
+    assert code(ei) == -32602
+    svc.access_group_map_create(POOL, "v2", "ag1", 7)
+    svc.access_group_map_create(POOL, "v3", "ag1")  # lowest free for all: 2
+    assert {
+        (m["vol_name"], m["pool_name"], m["h_lun_id"]) for m in svc.access_group_map_list()
+    } >= {("v2", POOL, 7), ("v3", POOL, 2)}
+    with pytest.raises(TargetdError) as ei:  # through a group, not an export
+        svc.export_destroy(POOL, "v1", I1)
+    assert code(ei) == -151
+
+    svc.access_group_map_destroy(ZPOOL, "v2", "ag1")
+    svc.access_group_map_destroy(ZPOOL, "v2", "ag1")  # silent
+    assert not svc.volume_exported(ZPOOL, "v2")
+    svc.access_group_init_del("ag1", I1, "iscsi")
+    svc.access_group_init_del("ag1", I1, "iscsi")  # silent
+    assert svc.access_group_list() == [{"name": "ag1", "init_ids": [I2], "init_type": "iscsi"}]
+    svc.access_group_destroy("ag1")
+    svc.access_group_destroy("ag1")  # silent
+    assert svc.access_group_list() == [] and svc.access_group_map_list() == []
+    assert [e["initiator_wwn"] for e in svc.export_list()] == [I3]
+    assert len(list(cfs.hba_path.iterdir())) == 1  # only v3 (I3's export) is left
+
+
+def test_group_names_lio_cannot_store(env) -> None:
+    svc, *_ = env
+    for bad in ("x" * 64, "NULLgroup"):
+        with pytest.raises(TargetdError) as ei:
+            svc.access_group_create(bad, I1, "iscsi")
+        assert code(ei) == -32602
+
+
+def test_no_free_lun(env) -> None:
+    svc, cfs, pools, _ = env
+    p = pools[0]
+    svc.access_group_create("full", I1, "iscsi")
+    for i in range(256):
+        p.create_volume(f"f{i}", 4096)
+        svc.access_group_map_create(POOL, f"f{i}", "full")
+    assert sorted(m["h_lun_id"] for m in svc.access_group_map_list()) == list(range(256))
+    with pytest.raises(TargetdError) as ei:
+        svc.access_group_map_create(POOL, "v1", "full")
+    assert code(ei) == -1000
+    assert not svc.volume_exported(POOL, "v1")
+    assert not cfs.backstore_exists(naming.backstore_name(POOL, "v1"))
+
+
+def test_restore_after_reboot(env) -> None:
+    svc, cfs, pools, tmp = env
+    svc.initiator_set_auth(I1, "user1", "secret123456", None, None)
+    svc.export_create(POOL, "v1", I1, 4)
+    svc.access_group_create("ag", I2, "iscsi")
+    svc.access_group_map_create(ZPOOL, "v2", "ag", 9)
+    exports, maps = svc.export_list(), svc.access_group_map_list()
+    shutil.rmtree(cfs.root)  # the reboot
+    assert svc.export_list() == []
+    counts = svc.restore()
+    assert counts == {"acls": 2, "mapped_luns": 2, "backstores": 2, "skipped": 0}
+    assert svc.export_list() == exports and svc.access_group_map_list() == maps
+    assert cfs.auth_of(I1)["authentication"] == "1"
+    assert svc.restore() == {"acls": 0, "mapped_luns": 0, "backstores": 0, "skipped": 0}
+
+
+def test_backstore_names() -> None:
+    pools = ["vg-targetd/thin_pool", "vg-targetd", "zfs-targetd/block", "a%2Fb", "p" * 200]
+    seen = set()
+    for pool in pools:
+        for vol in ("v", "x" * 127):
+            name = naming.backstore_name(pool, vol)
+            assert len(name.encode()) <= 255 and "/" not in name and " " not in name
+            assert naming.parse_backstore_name(name, pools) == (pool, vol)
+            seen.add(name)
+    assert len(seen) == 2 * len(pools)
+    assert naming.backstore_name("vg-targetd/thin_pool", "v") == "vg-targetd%2Fthin_pool:v"
+    assert naming.parse_backstore_name("vg-targetd%2Fthin_pool:v", ["other"]) is None
+    assert naming.parse_backstore_name("plain", pools) is None
+    assert naming.parse_backstore_name("vg-targetd:", pools) is None
