@@ -134,7 +134,7 @@ def exports_cleanup() -> Iterator[list[tuple[str, str]]]:
     added: list[tuple[str, str]] = []
     yield added
     for host, path in added:
-        h = f"[{host}]" if ":" in host else host
+        h = f"[{host}]" if ":" in host and not host.startswith("[") else host
         _sh("exportfs", "-u", f"{h}:{path}", check=False)
     assert _snapshot_etc() == before, "the test changed /etc/exports or /etc/exports.d"
 

@@ -17,11 +17,11 @@ ID 258 gen 10 cgen 10 top level 5 otime - parent_uuid 05112fba-0474-5e46-861d-48
 """
 
 QGROUPS = """\
-Qgroupid    Referenced    Exclusive  Max referenced  Max exclusive   Path 
---------    ----------    ---------  --------------  -------------   ---- 
+Qgroupid    Referenced    Exclusive  Max referenced  Max exclusive   Path
+--------    ----------    ---------  --------------  -------------   ----
 0/5              16384        16384            none           none   <toplevel>
 0/256            16384        16384       104857600           none   targetd_fs/a
-1/100            16384        16384            none           none   
+1/100            16384        16384            none           none
 """
 
 

@@ -1,0 +1,1 @@
+"""targetd plugin: NFS exports."""

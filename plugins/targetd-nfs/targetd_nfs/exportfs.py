@@ -1,0 +1,89 @@
+"""The live export table, through exportfs(8).
+
+``exportfs -v`` lists every export in force (from /etc/exports, /etc/exports.d/*.exports,
+ours, or added by hand), with each one's effective options, defaults included::
+
+    /srv/a        192.0.2.1(sync,wdelay,hide,no_subtree_check,sec=sys,rw,...)
+    /a/path/longer/than/the/column
+                <world>(sync,...)
+
+``<world>`` is ``*``. A path that does not fit the column stands on a line of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from targetd_core.plugin import Code, TargetdError, run
+
+from .hosts import exportfs_spec
+
+_ENTRY_RE = re.compile(r"^(?P<path>\S.*?)\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*$")
+_CONT_RE = re.compile(r"^\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*$")
+
+
+@dataclass(frozen=True)
+class LiveExport:
+    host: str
+    path: str
+    options: list[str]
+
+    def to_json(self) -> dict[str, object]:
+        return {"host": self.host, "path": self.path, "options": list(self.options)}
+
+
+def _host(text: str) -> str:
+    return "*" if text == "<world>" else text
+
+
+def parse_exportfs_v(text: str) -> list[LiveExport]:
+    out = []
+    pending: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        m = _ENTRY_RE.match(line)
+        if m and not line[0].isspace():
+            opts = [o for o in m["opts"].split(",") if o]
+            out.append(LiveExport(_host(m["host"]), m["path"], opts))
+            pending = None
+            continue
+        m = _CONT_RE.match(line)
+        if m and pending is not None:
+            opts = [o for o in m["opts"].split(",") if o]
+            out.append(LiveExport(_host(m["host"]), pending, opts))
+            continue
+        if not line[0].isspace():
+            pending = line.rstrip()
+    return out
+
+
+def live() -> list[LiveExport]:
+    return parse_exportfs_v(run(["exportfs", "-v"]).stdout)
+
+
+def export(host: str, path: str, options: list[str] | tuple[str, ...]) -> None:
+    """Add or update one export. exportfs reports some failures (an unresolvable host
+    name) with exit status 0 and a message, so any message counts as a failure."""
+    argv = ["exportfs"]
+    if options:
+        argv += ["-o", ",".join(options)]
+    argv.append(exportfs_spec(host, path))
+    proc = run(argv, check=False)
+    if proc.returncode != 0 or proc.stderr.strip():
+        detail = "; ".join(ln.strip() for ln in proc.stderr.splitlines() if ln.strip())
+        raise TargetdError(
+            Code.UNEXPECTED,
+            f"exportfs failed to export {path} to {host}: {detail or f'exit {proc.returncode}'}",
+        )
+
+
+def unexport(host: str, path: str) -> None:
+    """Remove one export from the live table; absent already is fine."""
+    proc = run(["exportfs", "-u", exportfs_spec(host, path)], check=False)
+    if proc.returncode != 0 and "Could not find" not in proc.stderr:
+        raise TargetdError(
+            Code.UNEXPECTED,
+            f"exportfs failed to unexport {path} from {host}: {proc.stderr.strip()}",
+        )
