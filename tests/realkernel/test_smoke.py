@@ -1,5 +1,6 @@
 """Smoke tests of the real-kernel tier: the appliance's pools exist in the guest and through
 the API, and the exec channel returns exit status, output and stdin faithfully."""
+import hashlib
 import json
 import os
 import subprocess
@@ -102,7 +103,6 @@ def test_exec_missing_command_and_signal(guest_exec):
 def test_exec_stdin_binary_roundtrip(guest_exec):
     data = os.urandom(3 << 20)
     cp = guest_exec(["sha256sum"], input=data)
-    import hashlib
     assert cp.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
     assert guest_exec(["cat"], input=data).stdout == data
 

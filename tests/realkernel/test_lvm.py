@@ -1,0 +1,344 @@
+"""The LVM plugin on a real kernel: thin pool vg-targetd/thin_pool and thick VG
+vg-targetd-thick in the appliance. What targetd answers is checked against what LVM and
+the block devices in the guest say."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.realkernel.client import RPCError
+from tests.realkernel.lvm_helpers import (
+    POOLS,
+    THICK,
+    THIN,
+    MiB,
+    device,
+    guest_lvs,
+    is_zero,
+    new_client,
+    pools_by_name,
+    read_digest,
+    unique,
+    vg_of,
+    write_random,
+)
+
+
+@pytest.fixture
+def vols(rpc):
+    """Remembers (pool, name) of volumes a test made; destroys what is left at the end."""
+    made: list[tuple[str, str]] = []
+    yield made
+    for pool, name in made:
+        try:
+            rpc("vol_destroy", pool=pool, name=name)
+        except RPCError as e:
+            assert e.code == -103, e
+
+
+def create(rpc, vols, pool, size, name=None):
+    name = name or unique()
+    rpc("vol_create", pool=pool, name=name, size=size)
+    vols.append((pool, name))
+    return name
+
+
+def listed(rpc, pool) -> dict[str, dict]:
+    return {v["name"]: v for v in rpc("vol_list", pool=pool)}
+
+
+def error_code(call, *args, **kwargs) -> int:
+    with pytest.raises(RPCError) as e:
+        call(*args, **kwargs)
+    return e.value.code
+
+
+# --- pools ---------------------------------------------------------------------------------
+def test_pool_list_matches_lvm(rpc, guest_exec):
+    pools = pools_by_name(rpc)
+    thin = guest_lvs(guest_exec, "vg-targetd")["thin_pool"]
+    assert pools[THIN]["uuid"] == thin["lv_uuid"]
+    assert pools[THIN]["size"] == int(thin["lv_size"])
+    vg = guest_exec(["vgs", "--noheadings", "--units", "b", "--nosuffix", "-o",
+                     "vg_uuid,vg_size,vg_free", THICK]).stdout.decode().split()  # fmt: skip
+    assert pools[THICK]["uuid"] == vg[0]
+    assert pools[THICK]["size"] == int(vg[1]) and pools[THICK]["free_size"] == int(vg[2])
+    for name in POOLS:
+        assert (
+            pools[name]["type"] == "block" and 0 <= pools[name]["free_size"] <= pools[name]["size"]
+        )
+
+
+def test_thin_free_space_shrinks_when_a_volume_is_written(rpc, guest_exec, vols):
+    name = create(rpc, vols, THIN, 96 * MiB)
+    before = pools_by_name(rpc)[THIN]["free_size"]
+    write_random(guest_exec, device(guest_exec, THIN, name), 0, 64)
+    after = pools_by_name(rpc)[THIN]["free_size"]
+    # 64 MiB of a ~19 GiB pool; data% has two decimals (~2 MiB here)
+    assert before - after >= 56 * MiB, (before, after)
+
+
+def test_thick_free_space_shrinks_by_the_volume(rpc, vols):
+    before = pools_by_name(rpc)[THICK]["free_size"]
+    create(rpc, vols, THICK, 64 * MiB)
+    assert before - pools_by_name(rpc)[THICK]["free_size"] == 64 * MiB
+
+
+# --- volumes: good paths ------------------------------------------------------------------
+@pytest.mark.parametrize("pool", POOLS)
+def test_create_list_destroy(rpc, guest_exec, vols, pool):
+    name = create(rpc, vols, pool, 10 * MiB + 1)  # LVM rounds up to whole extents
+    vol = listed(rpc, pool)[name]
+    lv = guest_lvs(guest_exec, vg_of(pool))[name]
+    assert vol == {"name": name, "size": int(lv["lv_size"]), "uuid": lv["lv_uuid"]}
+    assert vol["size"] >= 10 * MiB + 1 and vol["size"] % (4 * MiB) == 0
+    assert guest_exec(["test", "-b", lv["lv_path"]]).returncode == 0
+    if pool == THIN:
+        assert lv["pool_lv"] == "thin_pool"
+    rpc("vol_destroy", pool=pool, name=name)
+    assert name not in listed(rpc, pool)
+    assert name not in guest_lvs(guest_exec, vg_of(pool))
+    # the same name again is a new volume with a new uuid
+    create(rpc, vols, pool, 4 * MiB, name)
+    assert listed(rpc, pool)[name]["uuid"] != vol["uuid"]
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_vol_list_sizes_and_uuids_match_lvs(rpc, guest_exec, vols, pool):
+    for size in (4 * MiB, 12 * MiB):
+        create(rpc, vols, pool, size)
+    lvs = guest_lvs(guest_exec, vg_of(pool))
+    got = rpc("vol_list", pool=pool)
+    assert got, "no volumes listed"
+    for v in got:
+        assert set(v) == {"name", "size", "uuid"}
+        assert (
+            v["size"] == int(lvs[v["name"]]["lv_size"]) and v["uuid"] == lvs[v["name"]]["lv_uuid"]
+        )
+    names = {v["name"] for v in got}
+    if pool == THIN:  # exactly the thin LVs of the pool, not the pool itself
+        assert names == {n for n, lv in lvs.items() if lv["pool_lv"] == "thin_pool"}
+    else:
+        assert names == {n for n, lv in lvs.items() if lv["lv_attr"][0] == "-"}
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_copy_resize_destroy_origin_keep_data(rpc, guest_exec, vols, pool):
+    orig = create(rpc, vols, pool, 16 * MiB)
+    dev = device(guest_exec, pool, orig)
+    head = write_random(guest_exec, dev, 0, 4)
+    tail = write_random(guest_exec, dev, 12, 4)
+
+    copy = unique("copy")
+    rpc("vol_copy", pool=pool, vol_orig=orig, vol_new=copy)
+    vols.append((pool, copy))
+    vl = listed(rpc, pool)
+    assert vl[copy]["size"] == vl[orig]["size"] and vl[copy]["uuid"] != vl[orig]["uuid"]
+    cdev = device(guest_exec, pool, copy)
+    assert read_digest(guest_exec, cdev, 0, 4) == head
+    assert read_digest(guest_exec, cdev, 12, 4) == tail
+
+    grown = unique("grown")
+    rpc("vol_copy", pool=pool, vol_orig=orig, vol_new=grown, size=40 * MiB, timeout=10)
+    vols.append((pool, grown))
+    assert listed(rpc, pool)[grown]["size"] == 40 * MiB
+    gdev = device(guest_exec, pool, grown)
+    assert read_digest(guest_exec, gdev, 12, 4) == tail
+    assert is_zero(guest_exec, gdev, 16, 24)
+
+    # a copy is independent: writing the origin does not change it
+    write_random(guest_exec, dev, 0, 4)
+    assert read_digest(guest_exec, cdev, 0, 4) == head
+
+    # resize keeps the data
+    rpc("vol_resize", pool=pool, name=copy, size=32 * MiB)
+    lv = guest_lvs(guest_exec, vg_of(pool))[copy]
+    assert listed(rpc, pool)[copy]["size"] == int(lv["lv_size"]) == 32 * MiB
+    assert read_digest(guest_exec, cdev, 0, 4) == head
+    assert read_digest(guest_exec, cdev, 12, 4) == tail
+
+    # the origin can go; the copies keep their data
+    rpc("vol_destroy", pool=pool, name=orig)
+    assert read_digest(guest_exec, cdev, 0, 4) == head
+    assert read_digest(guest_exec, device(guest_exec, pool, grown), 0, 4) == head
+    if pool == THIN:  # an ordinary thin LV: active, no activation-skip flag
+        attr = guest_lvs(guest_exec, "vg-targetd")[copy]["lv_attr"]
+        assert attr[4] == "a" and attr[9] != "k", attr
+
+
+def test_new_thick_volume_shows_no_old_data(rpc, guest_exec, vols):
+    name = create(rpc, vols, THICK, 16 * MiB)
+    write_random(guest_exec, device(guest_exec, THICK, name), 0, 16)
+    rpc("vol_destroy", pool=THICK, name=name)
+    again = create(rpc, vols, THICK, 16 * MiB)
+    assert is_zero(guest_exec, device(guest_exec, THICK, again), 0, 16)
+
+
+def test_thick_copy_runs_outside_the_lock_and_hides_its_target(rpc, guest_exec, vols,
+                                                               appliance_env):  # fmt: skip
+    src = create(rpc, vols, THICK, 384 * MiB)
+    dst = unique("big")
+    vols.append((THICK, dst))
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def copy():
+        client = new_client(appliance_env)
+        try:
+            client.call("vol_copy", pool=THICK, vol_orig=src, vol_new=dst)
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            failure.append(e)
+        finally:
+            client.close()
+            done.set()
+
+    t = threading.Thread(target=copy)
+    t.start()
+    seen_hidden = False
+    try:
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            lvs = guest_lvs(guest_exec, THICK)
+            if dst in lvs and not done.is_set():
+                # being filled: tagged, invisible to clients, its name taken, listings work
+                names = set(listed(rpc, THICK))
+                if not done.is_set():
+                    assert "targetd_copying" in lvs[dst]["lv_tags"]
+                    assert dst not in names
+                    assert error_code(rpc, "vol_create", pool=THICK, name=dst, size=MiB) == -50
+                    assert error_code(rpc, "vol_destroy", pool=THICK, name=dst) == -103
+                    seen_hidden = True
+                    break
+            time.sleep(0.2)
+    finally:
+        t.join(300)
+    assert not failure, failure
+    assert seen_hidden, "the copy finished before it could be observed; make the source bigger"
+    assert dst in listed(rpc, THICK)
+    assert "targetd_copying" not in guest_lvs(guest_exec, THICK)[dst]["lv_tags"]
+
+
+# --- errors --------------------------------------------------------------------------------
+def test_unknown_pool_is_110(rpc):
+    for method, params in (
+        ("vol_list", {}),
+        ("vol_create", {"name": "x", "size": MiB}),
+        ("vol_destroy", {"name": "x"}),
+        ("vol_copy", {"vol_orig": "x", "vol_new": "y"}),
+        ("vol_resize", {"name": "x", "size": MiB}),
+    ):
+        for pool in ("vg-nope", "vg-targetd", "vg-targetd/nope"):
+            assert error_code(rpc, method, pool=pool, **params) == -110, (method, pool)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_error_codes(rpc, guest_exec, vols, pool):
+    name = create(rpc, vols, pool, 8 * MiB)
+    missing = unique("missing")
+    assert error_code(rpc, "vol_create", pool=pool, name=name, size=MiB) == -50
+    assert error_code(rpc, "vol_copy", pool=pool, vol_orig=name, vol_new=name) == -50
+    assert error_code(rpc, "vol_destroy", pool=pool, name=missing) == -103
+    assert error_code(rpc, "vol_resize", pool=pool, name=missing, size=64 * MiB) == -103
+    assert error_code(rpc, "vol_copy", pool=pool, vol_orig=missing, vol_new=unique()) == -103
+    size = listed(rpc, pool)[name]["size"]
+    for bad in (size, size - 1, 0):
+        assert error_code(rpc, "vol_resize", pool=pool, name=name, size=bad) == -32602
+        assert error_code(rpc, "vol_copy", pool=pool, vol_orig=name, vol_new=unique(),
+                          size=bad) == -32602  # fmt: skip
+    for bad in (-1, "1048576", 1.5, True, None):
+        assert error_code(rpc, "vol_create", pool=pool, name=unique(), size=bad) == -32602
+    assert error_code(rpc, "vol_create", pool=pool, name=unique(), size=0) == -32602
+    # an LV of the VG that is not a volume of this pool: the thin pool itself
+    other = "thin_pool" if pool == THIN else None
+    if other:
+        assert error_code(rpc, "vol_create", pool=pool, name=other, size=MiB) == -50
+        assert error_code(rpc, "vol_destroy", pool=pool, name=other) == -103
+    # too big for the pool: the tool's failure, -1, with LVM's message and no warnings
+    if pool == THICK:
+        with pytest.raises(RPCError) as e:
+            rpc("vol_create", pool=pool, name=unique(), size=1 << 50)
+        assert e.value.code == -1 and "WARNING" not in e.value.message, e.value
+    assert listed(rpc, pool)[name]["size"] == size
+
+
+BAD_NAMES = ["", "a b", "a/b", "../x", "x;rm", "ä", "a" * 128, "-lead", "snapshot1", "pvmove",
+             "x_tdata", "y_tmeta", "a" * 125]  # fmt: skip
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_bad_names_are_refused_before_any_tool_runs(rpc, guest_exec, vols, pool):
+    src = create(rpc, vols, pool, 4 * MiB)
+    before = set(guest_lvs(guest_exec, vg_of(pool)))
+    for bad in BAD_NAMES:
+        assert error_code(rpc, "vol_create", pool=pool, name=bad, size=MiB) == -32602, bad
+        assert error_code(rpc, "vol_copy", pool=pool, vol_orig=src, vol_new=bad) == -32602, bad
+        if len(bad) > 127 or not bad or any(c in bad for c in " /;.ä"):
+            assert error_code(rpc, "vol_destroy", pool=pool, name=bad) == -32602, bad
+            assert error_code(rpc, "vol_resize", pool=pool, name=bad, size=MiB) == -32602, bad
+    assert set(guest_lvs(guest_exec, vg_of(pool))) == before
+
+
+def test_destroying_an_exported_volume_is_303(rpc, vols):
+    """Needs the LIO plugin; its own tests cover -303 in depth."""
+    try:
+        rpc("export_list")
+    except RPCError as e:
+        if e.code == -32601:
+            pytest.skip("no iSCSI export methods in this build (LIO plugin missing)")
+        raise
+    name = create(rpc, vols, THIN, 4 * MiB)
+    wwn = "iqn.2003-01.org.example:lvm-test-303"
+    rpc("export_create", pool=THIN, vol=name, initiator_wwn=wwn, lun=7)
+    try:
+        assert error_code(rpc, "vol_destroy", pool=THIN, name=name) == -303
+        assert name in listed(rpc, THIN)
+    finally:
+        rpc("export_destroy", pool=THIN, vol=name, initiator_wwn=wwn)
+    rpc("vol_destroy", pool=THIN, name=name)
+
+
+# --- concurrency ---------------------------------------------------------------------------
+@pytest.mark.parametrize("pool", POOLS)
+def test_parallel_clients(rpc, guest_exec, appliance_env, pool):
+    """8 clients create and destroy volumes at once: each ends with exactly the volumes
+    it should have and nobody sees an error."""
+    run = unique("par")
+    errors: list[str] = []
+    kept: dict[int, set[str]] = {}
+
+    def worker(n: int) -> None:
+        client = new_client(appliance_env)
+        mine = set()
+        try:
+            for i in range(3):
+                name = f"{run}-{n}-{i}"
+                client.call("vol_create", pool=pool, name=name, size=4 * MiB)
+                mine.add(name)
+                client.call("vol_list", pool=pool)
+            gone = f"{run}-{n}-1"
+            client.call("vol_destroy", pool=pool, name=gone)
+            mine.discard(gone)
+            client.call("pool_list")
+        except Exception as e:  # noqa: BLE001 - every error is a failure, reported below
+            errors.append(f"client {n}: {e!r}")
+        finally:
+            kept[n] = mine
+            client.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    try:
+        assert not errors, errors
+        expected = {f"{run}-{n}-{i}" for n in range(8) for i in (0, 2)}
+        listed_now = {n for n in listed(rpc, pool) if n.startswith(run)}
+        in_lvm = {n for n in guest_lvs(guest_exec, vg_of(pool)) if n.startswith(run)}
+        assert listed_now == expected == in_lvm
+    finally:
+        for name in {n for n in guest_lvs(guest_exec, vg_of(pool)) if n.startswith(run)}:
+            rpc("vol_destroy", pool=pool, name=name)
