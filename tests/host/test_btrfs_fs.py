@@ -101,6 +101,16 @@ def test_same_place_twice_is_refused(tmp_path: Path, btrfs_pool: Path) -> None: 
     assert any("same place" in p for p in info.value.problems)
 
 
+def test_pool_through_a_symlink(tmp_path: Path, btrfs_pool: Path) -> None:  # noqa: F811
+    link = tmp_path / "link"
+    link.symlink_to(btrfs_pool)
+    t = make_core(tmp_path, [PLUGIN], fs_pools=[str(link)])
+    t.call("fs_create", pool_name=str(link), name="viaLink", size_bytes=0)
+    (fs,) = t.call("fs_list")
+    assert fs["pool"] == str(link)
+    assert fs["full_path"] == str(btrfs_pool / "targetd_fs" / "viaLink")
+
+
 def test_pool_on_a_mounted_subvolume(tmp_path: Path) -> None:
     with btrfs_loop(tmp_path, subvol="data") as mnt:
         t = make_core(tmp_path, [PLUGIN], fs_pools=[str(mnt)])

@@ -164,7 +164,8 @@ class BtrfsPool(FsPool):
                     total_space=total,
                     free_space=min(avail, total),
                     pool=self.name,
-                    full_path=os.path.join(self.name, FS_DIR, name),
+                    # resolved, so it is the path NFS exports are listed under
+                    full_path=os.path.join(self.path, FS_DIR, name),
                 )
             )
         return out
