@@ -10,11 +10,42 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+import structlog
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 
 from .config import Config, parse_bind
 from .tlscheck import make_server_context
+
+
+class StructlogGunicornLogger(Logger):
+    """gunicorn's own messages (workers booting, signals) as structlog events, so the
+    daemon's output is one format: console lines or JSON lines."""
+
+    _log = structlog.get_logger("gunicorn")
+
+    def _emit(self, level: str, msg: str, *args: Any, **kwargs: Any) -> None:
+        text = str(msg) % args if args else str(msg)
+        getattr(self._log, level)(text, exc_info=kwargs.get("exc_info", False))
+
+    def critical(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._emit("critical", msg, *args, **kwargs)
+
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._emit("error", msg, *args, **kwargs)
+
+    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._emit("warning", msg, *args, **kwargs)
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._emit("info", msg, *args, **kwargs)
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._emit("debug", msg, *args, **kwargs)
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._emit("error", msg, *args, exc_info=True)
 
 
 def _known_settings() -> set[str]:
@@ -55,6 +86,7 @@ def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
         "keepalive": 5,
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": StructlogGunicornLogger,
         "loglevel": config["log_level"],
         "proc_name": "targetd",
         "post_worker_init": _post_worker_init,
