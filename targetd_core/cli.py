@@ -124,6 +124,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logs.configure("warning", "auto")  # until the configuration says otherwise
     if args.command == "plugins":
         return _plugins(args)
     if args.bind:

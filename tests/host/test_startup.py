@@ -128,7 +128,7 @@ def test_unclaimed_fs_pool_refuses(tmp_path: Path) -> None:
 
 
 def test_plugins_command_lists_example(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, plugins=None)
+    cfg = write_config(tmp_path, plugins=["example"])
     r = run_targetd(["-c", str(cfg), "plugins"])
     assert r.returncode == 0, r.stderr
     assert "example 0.1.0 (targetd-example)" in r.stdout
