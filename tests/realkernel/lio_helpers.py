@@ -11,7 +11,7 @@ import uuid
 TARGET = "iqn.2003-01.org.linux-iscsi.appliance:targetd"
 PORTAL = "127.0.0.1:3260"
 TPG = f"/sys/kernel/config/target/iscsi/{TARGET}/tpgt_1"
-HBA = "/sys/kernel/config/target/core/iblock_1000000"
+CORE = "/sys/kernel/config/target/core"
 MiB = 1 << 20
 
 
@@ -38,8 +38,9 @@ class Initiator:
         return self.gx(["iscsiadm", "-m", "node", "-T", TARGET, "-p", PORTAL, "-I", self.iface,
                         *args], check=check, timeout=120)  # fmt: skip
 
-    def login(self, user: str = "", password: str = "", target_user: str = "",
-              target_password: str = "") -> int:
+    def login(
+        self, user: str = "", password: str = "", target_user: str = "", target_password: str = ""
+    ) -> int:
         """Log in (CHAP if ``user`` is given; mutual CHAP if ``target_user`` too);
         return iscsiadm's exit status (0 = logged in)."""
         self.logout()
@@ -111,4 +112,6 @@ def configfs_listing(guest_exec) -> dict[str, list[str]]:
         cp = guest_exec(["ls", "-1", path], check=False)
         return cp.stdout.decode().split() if cp.returncode == 0 else []
 
-    return {"backstores": ls(HBA), "luns": ls(f"{TPG}/lun"), "acls": ls(f"{TPG}/acls")}
+    cp = guest_exec(f"cd {CORE} && ls -1d */* 2>/dev/null | grep -v '^alua'", check=False)
+    backstores = sorted(p.split("/", 1)[1] for p in cp.stdout.decode().split())
+    return {"backstores": backstores, "luns": ls(f"{TPG}/lun"), "acls": ls(f"{TPG}/acls")}

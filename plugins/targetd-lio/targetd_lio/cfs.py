@@ -11,6 +11,7 @@ loading, the configfs mount, target, TPG, portals): see :mod:`targetd_lio.target
 Layout used (kernel names)::
 
     core/iblock_<N>/<backstore>/{udev_path,control,enable,wwn/vpd_unit_serial}
+                                         (N from the backstore's name: naming.hba_candidates)
     iscsi/<target>/tpgt_1/lun/lun_<L>/<alias> -> core/iblock_<N>/<backstore>
     iscsi/<target>/tpgt_1/acls/<initiator>/{tag,auth/*,attrib/authentication}
     iscsi/<target>/tpgt_1/acls/<initiator>/lun_<M>/<alias> -> .../tpgt_1/lun/lun_<L>
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from targetd_core.plugin import Code, TargetdError
+
+from .naming import hba_candidates, is_targetd_hba
 
 CONFIGFS_TARGET = Path("/sys/kernel/config/target")
 TPG_TAG = 1
@@ -56,9 +59,10 @@ class TpgView:
     luns: dict[int, TpgLun] = field(default_factory=dict)
     acls: dict[str, Acl] = field(default_factory=dict)
 
-    def lun_for(self, hba: str, name: str) -> TpgLun | None:
+    def lun_for(self, name: str) -> TpgLun | None:
+        """The TPG LUN of targetd's backstore ``name``."""
         for lun in self.luns.values():
-            if lun.hba == hba and lun.name == name:
+            if lun.name == name and is_targetd_hba(lun.hba, name):
                 return lun
         return None
 
@@ -126,14 +130,13 @@ def _link_in(directory: str) -> str | None:
 
 
 class Configfs:
-    """One iSCSI target's TPG 1 in configfs, plus targetd's backstore HBA."""
+    """One iSCSI target's TPG 1 in configfs, plus targetd's backstores."""
 
-    def __init__(self, target_name: str, hba: str, root: Path = CONFIGFS_TARGET) -> None:
+    def __init__(self, target_name: str, root: Path = CONFIGFS_TARGET) -> None:
         self.root = root
         self.target_name = target_name
-        self.hba = hba
         self.tpg = root / "iscsi" / target_name / f"tpgt_{TPG_TAG}"
-        self.hba_path = root / "core" / hba
+        self.core = root / "core"
 
     # -- reading --------------------------------------------------------------------------
     def tpg_exists(self) -> bool:
@@ -183,8 +186,12 @@ class Configfs:
     def so_path(self, hba: str, name: str) -> Path:
         return self.root / "core" / hba / name
 
-    def backstore_exists(self, name: str) -> bool:
-        return (self.hba_path / name).is_dir()
+    def find_backstore(self, name: str) -> str | None:
+        """The HBA directory holding targetd's backstore ``name``, or None."""
+        for hba in hba_candidates(name):
+            if (self.core / hba / name).is_dir():
+                return hba
+        return None
 
     def backstore_serial(self, hba: str, name: str) -> str | None:
         """The T10 unit serial (``wwn/vpd_unit_serial``) of a storage object."""
@@ -232,8 +239,9 @@ class Configfs:
         return (self.tpg / "acls" / wwn / "attrib" / "authentication").exists()
 
     # -- changing -------------------------------------------------------------------------
-    def create_backstore(self, name: str, device: str, serial: str) -> None:
-        """An enabled iblock storage object on ``device`` with unit serial ``serial``."""
+    def create_backstore(self, name: str, device: str, serial: str) -> str:
+        """An enabled iblock storage object on ``device`` with unit serial ``serial``, in
+        a new HBA directory; returns the HBA directory's name."""
         try:
             st = os.stat(device)
         except OSError as exc:
@@ -242,14 +250,21 @@ class Configfs:
             ) from None
         if not stat.S_ISBLK(st.st_mode):
             raise TargetdError(Code.UNEXPECTED, f"volume device {device} is not a block device")
-        try:
-            self.hba_path.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise lio_error(f"create the backstore HBA {self.hba}", exc) from None
-        path = self.hba_path / name
+        for hba in hba_candidates(name):
+            try:
+                (self.core / hba).mkdir()
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise lio_error(f"create a backstore HBA for {name}", exc) from None
+        else:
+            raise TargetdError(Code.UNEXPECTED, f"no free HBA index for backstore {name}")
+        path = self.core / hba / name
         try:
             path.mkdir()
         except OSError as exc:
+            self.delete_backstore(hba, name, quiet=True)
             raise lio_error(f"create backstore {name}", exc) from None
         try:
             _write(path / "udev_path", device)
@@ -258,26 +273,30 @@ class Configfs:
             _write(path / "enable", "1")
             _write(path / "wwn" / "vpd_unit_serial", serial)
         except OSError as exc:
-            self.delete_backstore(name, quiet=True)
+            self.delete_backstore(hba, name, quiet=True)
             raise lio_error(f"set up backstore {name} on {device}", exc) from None
+        return hba
 
-    def delete_backstore(self, name: str, quiet: bool = False) -> None:
-        try:
-            (self.hba_path / name).rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            if not quiet:
-                raise lio_error(f"remove backstore {name}", exc) from None
+    def delete_backstore(self, hba: str, name: str, quiet: bool = False) -> None:
+        """Remove a storage object and its HBA directory."""
+        for path, what in ((self.core / hba / name, f"backstore {name}"),
+                           (self.core / hba, f"HBA {hba}")):  # fmt: skip
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if not quiet:
+                    raise lio_error(f"remove {what}", exc) from None
 
-    def create_lun(self, number: int, name: str) -> None:
+    def create_lun(self, number: int, hba: str, name: str) -> None:
         path = self.tpg / "lun" / f"lun_{number}"
         try:
             path.mkdir()
         except OSError as exc:
             raise lio_error(f"create TPG LUN {number}", exc) from None
         try:
-            os.symlink(self.hba_path / name, path / secrets.token_hex(5))
+            os.symlink(self.core / hba / name, path / secrets.token_hex(5))
         except OSError as exc:
             self.delete_lun(number, quiet=True)
             raise lio_error(f"attach backstore {name} to TPG LUN {number}", exc) from None

@@ -1,8 +1,11 @@
 """Names of the LIO objects targetd creates, and checks of the names clients send.
 
-Backstores. Every volume targetd exports is one block (iblock) storage object, all of them
-in one HBA directory of their own, ``core/iblock_<HBA_INDEX>/`` (so finding a volume's
-backstore is one path lookup, never a scan). The storage object's name records the pool
+Backstores. Every volume targetd exports is one block (iblock) storage object, each in an
+HBA directory of its own as rtslib/targetcli make them (``targetctl clear`` and targetcli
+expect one storage object per HBA). The HBA index is derived from the storage object's
+name (a hash into ``[2**30, 2**31)``, far above the lowest-free indexes rtslib allocates,
+probing up to :data:`HBA_PROBES` neighbours on a collision), so finding a volume's
+backstore is a few path lookups, never a scan. The storage object's name records the pool
 and the volume, so ``export_list`` maps a backstore back to (pool, volume) without asking
 any storage tool::
 
@@ -24,10 +27,11 @@ from collections.abc import Iterable
 
 from targetd_core.plugin import Code, TargetdError
 
-#: Index of the HBA directory holding targetd's backstores (``core/iblock_1000000``).
-#: Far above what rtslib/targetcli allocate (they take the lowest free index).
-HBA_INDEX = 1000000
-HBA_DIR = f"iblock_{HBA_INDEX}"
+#: HBA indexes of targetd's backstores: [HBA_BASE, HBA_BASE + HBA_SPAN). rtslib and
+#: targetcli allocate the lowest free index, so they never get near.
+HBA_BASE = 1 << 30
+HBA_SPAN = (1 << 30) - 1
+HBA_PROBES = 8
 NAME_LIMIT = 255
 #: LIO keeps an ACL tag in 64 bytes (MAX_ACL_TAG_SIZE), and a tag starting with "NULL"
 #: clears it (core_tpg_set_initiator_node_tag), so group names must respect both.
@@ -43,6 +47,17 @@ _NAA_RE = re.compile(r"^naa\.[125c-f][0-9a-f]{15}([0-9a-f]{16})?$")
 
 def _pool_hash(pool: str) -> str:
     return "#" + hashlib.sha256(pool.encode()).hexdigest()[:16]
+
+
+def hba_candidates(name: str) -> list[str]:
+    """The HBA directories (``iblock_<index>``) where backstore ``name`` may live."""
+    h = int(hashlib.sha256(name.encode()).hexdigest()[:16], 16) % HBA_SPAN
+    return [f"iblock_{HBA_BASE + (h + i) % HBA_SPAN}" for i in range(HBA_PROBES)]
+
+
+def is_targetd_hba(hba: str, name: str) -> bool:
+    """True if ``hba``/``name`` is where targetd would have put backstore ``name``."""
+    return hba in hba_candidates(name)
 
 
 def backstore_name(pool: str, volume: str) -> str:

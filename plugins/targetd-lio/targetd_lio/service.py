@@ -64,7 +64,7 @@ class LioExports(ExportHandler):
         self.core = core
         self.target_name = target_name
         self.portals = portals
-        self.cfs = cfs or Configfs(target_name, naming.HBA_DIR)
+        self.cfs = cfs or Configfs(target_name)
         self.state = StateFile(state_path)
         if ensure_target is None:
             from .target import ensure_target as ensure_target_impl
@@ -89,7 +89,7 @@ class LioExports(ExportHandler):
 
     def _decode(self, view: TpgView, tpg_lun: int) -> tuple[str, str] | None:
         lun = view.luns.get(tpg_lun)
-        if lun is None or lun.hba != naming.HBA_DIR:
+        if lun is None or not naming.is_targetd_hba(lun.hba, lun.name):
             return None
         return naming.parse_backstore_name(lun.name, self.core.block_pools)
 
@@ -97,19 +97,20 @@ class LioExports(ExportHandler):
         self, view: TpgView, name: str, pool: BlockPool, vol: Volume, undo: Undo
     ) -> int:
         """The TPG LUN exporting ``name`` (created, with its backstore, if missing)."""
-        lun = view.lun_for(naming.HBA_DIR, name)
+        lun = view.lun_for(name)
         if lun is not None:
             return lun.number
-        if self.cfs.backstore_exists(name):  # left over without a LUN: make it afresh
-            self.cfs.delete_backstore(name)
-        self.cfs.create_backstore(name, pool.device_path(vol.name), vol.uuid)
-        undo.add(lambda: self.cfs.delete_backstore(name, quiet=True))
+        stale = self.cfs.find_backstore(name)
+        if stale is not None:  # left over without a LUN: make it afresh
+            self.cfs.delete_backstore(stale, name)
+        hba = self.cfs.create_backstore(name, pool.device_path(vol.name), vol.uuid)
+        undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
         number = lowest_free(view.luns, MAX_TPG_LUN)
         if number is None:
             raise TargetdError(E.UNEXPECTED, "the TPG has no free LUN number (65536 in use)")
-        self.cfs.create_lun(number, name)
+        self.cfs.create_lun(number, hba, name)
         undo.add(lambda: self.cfs.delete_lun(number, quiet=True))
-        view.luns[number] = TpgLun(number, naming.HBA_DIR, name)
+        view.luns[number] = TpgLun(number, hba, name)
         return number
 
     def _new_acl(
@@ -139,10 +140,12 @@ class LioExports(ExportHandler):
         """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
         for number in set(tpg_luns):
             lun = view.luns.get(number)
-            if lun is None or lun.hba != naming.HBA_DIR or view.users_of(number):
+            if lun is None or not naming.is_targetd_hba(lun.hba, lun.name):
+                continue
+            if view.users_of(number):
                 continue
             self.cfs.delete_lun(number)
-            self.cfs.delete_backstore(lun.name)
+            self.cfs.delete_backstore(lun.hba, lun.name)
             del view.luns[number]
 
     def _record(self, doc: dict[str, Any], view: TpgView, wwns: Iterable[str]) -> None:
@@ -186,16 +189,17 @@ class LioExports(ExportHandler):
     # -- ExportHandler ---------------------------------------------------------------------
     def volume_exported(self, pool: str, volume: str) -> bool:
         name = naming.backstore_name(pool, volume)
-        if not self.cfs.backstore_exists(name):
+        hba = self.cfs.find_backstore(name)
+        if hba is None:
             return False
         view = self.cfs.read()
-        lun = view.lun_for(naming.HBA_DIR, name)
+        lun = view.lun_for(name)
         if lun is not None and view.users_of(lun.number):
             return True
         # a backstore no ACL uses (left by a crash): remove it, it would hold the device
         if lun is not None:
             self.cfs.delete_lun(lun.number)
-        self.cfs.delete_backstore(name)
+        self.cfs.delete_backstore(hba, name)
         return False
 
     # -- exports ---------------------------------------------------------------------------
@@ -236,7 +240,7 @@ class LioExports(ExportHandler):
         view = self.cfs.read()
         name = naming.backstore_name(p.name, vol)
         acl = view.acls.get(wwn)
-        existing = view.lun_for(naming.HBA_DIR, name)
+        existing = view.lun_for(name)
         if acl is not None:
             if acl.tag:
                 raise TargetdError(
@@ -278,7 +282,7 @@ class LioExports(ExportHandler):
         name = naming.backstore_name(p.name, vol)
         view = self.cfs.read()
         acl = view.acls.get(wwn)
-        lun = view.lun_for(naming.HBA_DIR, name)
+        lun = view.lun_for(name)
         maps = [m for m, t in acl.mapped.items() if t == lun.number] if acl and lun else []
         if not maps:
             raise TargetdError(
@@ -464,7 +468,7 @@ class LioExports(ExportHandler):
             raise TargetdError(E.ACCESS_GROUP_NOT_FOUND, f"access group {ag_name!r} not found")
         self._ready()
         name = naming.backstore_name(p.name, vol_name)
-        existing = view.lun_for(naming.HBA_DIR, name)
+        existing = view.lun_for(name)
         missing = members
         if existing is not None:
             missing = [w for w in members if existing.number not in view.acls[w].mapped.values()]
@@ -504,7 +508,7 @@ class LioExports(ExportHandler):
         p = self.core.block_pool(pool_name)
         view = self.cfs.read()
         members = view.groups().get(ag_name, [])
-        lun = view.lun_for(naming.HBA_DIR, naming.backstore_name(p.name, vol_name))
+        lun = view.lun_for(naming.backstore_name(p.name, vol_name))
         if lun is None or not members:
             return
         todo = [(w, m) for w in members for m, t in view.acls[w].mapped.items() if t == lun.number]
@@ -553,17 +557,18 @@ class LioExports(ExportHandler):
                         counts["skipped"] += 1
                         continue
                     name = naming.backstore_name(pool.name, item["volume"])
-                    lun = view.lun_for(naming.HBA_DIR, name)
+                    lun = view.lun_for(name)
                     if lun is None:
-                        if not self.cfs.backstore_exists(name):
-                            self.cfs.create_backstore(
+                        hba = self.cfs.find_backstore(name)
+                        if hba is None:
+                            hba = self.cfs.create_backstore(
                                 name, pool.device_path(item["volume"]), item["uuid"]
                             )
                             counts["backstores"] += 1
                         number = lowest_free(view.luns, MAX_TPG_LUN)
                         assert number is not None
-                        self.cfs.create_lun(number, name)
-                        lun = view.luns[number] = TpgLun(number, naming.HBA_DIR, name)
+                        self.cfs.create_lun(number, hba, name)
+                        lun = view.luns[number] = TpgLun(number, hba, name)
                     self._map(view, wwn, m, lun.number, Undo())
                     counts["mapped_luns"] += 1
             except TargetdError as exc:

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from targetd_lio.cfs import Configfs
+from targetd_lio.naming import hba_candidates
 
 from targetd_core.plugin import BlockPool, PoolInfo, Volume
 
@@ -27,25 +28,36 @@ class FakeConfigfs(Configfs):
 
             raise lio_error(what, OSError(16, "Device or resource busy"))
 
-    def create_backstore(self, name: str, device: str, serial: str) -> None:
+    def create_backstore(self, name: str, device: str, serial: str) -> str:
         self._maybe_fail("create_backstore")
-        path = self.hba_path / name
+        self.core.mkdir(parents=True, exist_ok=True)
+        hba = next(h for h in hba_candidates(name) if not (self.core / h).exists())
+        path = self.core / hba / name
         (path / "wwn").mkdir(parents=True)
         (path / "udev_path").write_text(device)
         (path / "wwn" / "vpd_unit_serial").write_text(f"T10 VPD Unit Serial Number: {serial}\n")
+        return hba
 
-    def delete_backstore(self, name: str, quiet: bool = False) -> None:
-        path = self.hba_path / name
+    def delete_backstore(self, hba: str, name: str, quiet: bool = False) -> None:
+        path = self.core / hba / name
         if path.exists():
             for f in ("udev_path", "wwn/vpd_unit_serial"):
                 (path / f).unlink(missing_ok=True)
             (path / "wwn").rmdir()
             path.rmdir()
+        if (self.core / hba).exists():
+            (self.core / hba).rmdir()
 
-    def create_lun(self, number: int, name: str) -> None:
+    def backstores(self) -> list[str]:
+        """Names of all storage objects."""
+        if not self.core.exists():
+            return []
+        return sorted(p.name for h in self.core.iterdir() for p in h.iterdir())
+
+    def create_lun(self, number: int, hba: str, name: str) -> None:
         self._maybe_fail("create_lun")
         (self.tpg / "lun").mkdir(parents=True, exist_ok=True)
-        super().create_lun(number, name)
+        super().create_lun(number, hba, name)
 
     def create_acl(self, wwn: str) -> None:
         acl = self.tpg / "acls" / wwn

@@ -38,7 +38,7 @@ def env(tmp_path: Path):
         core.block_pools[p.name] = p
         for v in ("v1", "v2", "v3"):
             p.create_volume(v, 1 << 20)
-    cfs = FakeConfigfs(TARGET, naming.HBA_DIR, root=tmp_path / "cfs")
+    cfs = FakeConfigfs(TARGET, root=tmp_path / "cfs")
     ensured = []
 
     def ensure(name: str, portals: list[str]) -> None:
@@ -74,7 +74,7 @@ def test_export_create_list_destroy_leaves_nothing(env) -> None:
     }
     e = next(e for e in listing if e["initiator_wwn"] == I2)
     assert e["vol_uuid"] == uuid1 and e["vol_size"] == 1 << 20
-    assert len(list(cfs.hba_path.iterdir())) == 2  # one backstore per (pool, volume)
+    assert len(cfs.backstores()) == 2  # one backstore per (pool, volume)
     assert svc.volume_exported(POOL, "v1") and not svc.volume_exported(POOL, "v2")
 
     svc.export_destroy(POOL, "v1", I1)
@@ -87,7 +87,7 @@ def test_export_create_list_destroy_leaves_nothing(env) -> None:
     # nothing stale: no ACL, no LUN, no backstore
     assert not list((cfs.tpg / "acls").iterdir())
     assert not list((cfs.tpg / "lun").iterdir())
-    assert not list(cfs.hba_path.iterdir())
+    assert cfs.backstores() == [] and not list(cfs.core.iterdir())
 
 
 def test_export_errors(env) -> None:
@@ -246,7 +246,7 @@ def test_access_groups(env) -> None:
     svc.access_group_destroy("ag1")  # silent
     assert svc.access_group_list() == [] and svc.access_group_map_list() == []
     assert [e["initiator_wwn"] for e in svc.export_list()] == [I3]
-    assert len(list(cfs.hba_path.iterdir())) == 1  # only v3 (I3's export) is left
+    assert len(cfs.backstores()) == 1  # only v3 (I3's export) is left
 
 
 def test_group_names_lio_cannot_store(env) -> None:
@@ -269,7 +269,7 @@ def test_no_free_lun(env) -> None:
         svc.access_group_map_create(POOL, "v1", "full")
     assert code(ei) == -1000
     assert not svc.volume_exported(POOL, "v1")
-    assert not cfs.backstore_exists(naming.backstore_name(POOL, "v1"))
+    assert cfs.find_backstore(naming.backstore_name(POOL, "v1")) is None
 
 
 def test_restore_after_reboot(env) -> None:
@@ -286,6 +286,18 @@ def test_restore_after_reboot(env) -> None:
     assert svc.export_list() == exports and svc.access_group_map_list() == maps
     assert cfs.auth_of(I1)["authentication"] == "1"
     assert svc.restore() == {"acls": 0, "mapped_luns": 0, "backstores": 0, "skipped": 0}
+
+
+def test_hba_collision_probes_the_next_index(env) -> None:
+    svc, cfs, _, _ = env
+    name = naming.backstore_name(POOL, "v1")
+    first = naming.hba_candidates(name)[0]
+    (cfs.core / first / "someone-elses").mkdir(parents=True)
+    svc.export_create(POOL, "v1", I1, 0)
+    assert cfs.find_backstore(name) == naming.hba_candidates(name)[1]
+    assert svc.export_list()[0]["vol_name"] == "v1"
+    svc.export_destroy(POOL, "v1", I1)
+    assert sorted(p.name for p in cfs.core.iterdir()) == [first]
 
 
 def test_backstore_names() -> None:
