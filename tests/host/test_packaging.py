@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,15 +123,22 @@ def venv(work: Path, built: dict[str, Built]) -> Path:
     """A clean venv with every wheel that built, and their third-party dependencies."""
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-           "--disable-pip-version-check"]
+    pip = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+    ]
     wheels = [b for b in built.values() if b.wheel is not None]
     third_party = sorted(
         {
             spec
             for b in wheels
             for spec in b.metadata().get_all("Requires-Dist") or []
-            if "extra ==" not in spec and _norm(re.split(r"[\s<>=!~;\[(]", spec)[0]) not in OUR_NAMES
+            if "extra ==" not in spec
+            and _norm(re.split(r"[\s<>=!~;\[(]", spec)[0]) not in OUR_NAMES
         }
     )
     if third_party:
@@ -154,7 +160,9 @@ def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 def test_all_versions_agree() -> None:
     found = {f"{d.name}: {f.relative_to(ROOT)}": v for d in DISTS for f, v in d.versions().items()}
-    assert len(set(found.values())) == 1, f"versions disagree (contrib/packaging/set-version): {found}"
+    assert len(set(found.values())) == 1, (
+        f"versions disagree (contrib/packaging/set-version): {found}"
+    )
 
 
 def test_set_version_rewrites_every_version(tmp_path: Path) -> None:
@@ -249,9 +257,7 @@ def test_requirements_match_imports(
     if b.wheel is None:
         pytest.fail(f"{name} did not build: {b.error}")
     own = set(b.dist.packages)
-    imported = {
-        m for m in _imports(b.wheel) if m not in sys.stdlib_module_names and m not in own
-    }
+    imported = {m for m in _imports(b.wheel) if m not in sys.stdlib_module_names and m not in own}
     requires = b.requires()
     needed: set[str] = set()
     for m in sorted(imported):
@@ -282,18 +288,28 @@ def test_installed_plugins_all_import(venv: Path, built: dict[str, Built]) -> No
     r = _run([str(venv / "bin" / "python"), "-c", code])
     assert r.returncode == 0, r.stderr
     declared = {
-        n for b in built.values() if b.wheel is not None for n in b.entry_points().get("targetd", {})
+        n
+        for b in built.values()
+        if b.wheel is not None
+        for n in b.entry_points().get("targetd", {})
     }
     assert set(json.loads(r.stdout)) == declared
 
 
 def test_installed_targetd_plugins(venv: Path, built: dict[str, Built], tmp_path: Path) -> None:
     installed = {
-        n: b for b in built.values() if b.wheel is not None for n in b.entry_points().get("targetd", {})
+        n: b
+        for b in built.values()
+        if b.wheel is not None
+        for n in b.entry_points().get("targetd", {})
     }
     wanted = sorted(set(STORAGE_FREE) & set(installed))
     assert "example" in wanted
-    cfg: dict[str, object] = {"password": "x", "state_dir": str(tmp_path / "state"), "plugins": wanted}
+    cfg: dict[str, object] = {
+        "password": "x",
+        "state_dir": str(tmp_path / "state"),
+        "plugins": wanted,
+    }
     for n in wanted:
         cfg.update(STORAGE_FREE[n](tmp_path))
     path = tmp_path / "targetd.yaml"
@@ -346,7 +362,9 @@ def test_sample_config_lists_exactly_the_declared_keys() -> None:
     assert len(keys) == len(set(keys)), "a key is listed twice"
     declared = set(_declared_options())
     assert not set(keys) - declared, f"undeclared keys in the sample: {set(keys) - declared}"
-    assert not declared - set(keys), f"declared keys missing from the sample: {declared - set(keys)}"
+    assert not declared - set(keys), (
+        f"declared keys missing from the sample: {declared - set(keys)}"
+    )
 
 
 def test_sample_config_values_are_valid() -> None:
@@ -361,3 +379,197 @@ def test_sample_config_values_are_valid() -> None:
     raw = yaml.safe_load(uncommented)
     _, errors, unknown = check(raw, options)
     assert not errors and not unknown, [str(e) for e in errors]
+
+
+# --- man pages -------------------------------------------------------------------------
+
+MAN = ROOT / "docs" / "man"
+MAN_PAGES = sorted(MAN.glob("*.[1-8]"))
+
+
+def test_man_pages_exist() -> None:
+    assert {p.name for p in MAN_PAGES} >= {"targetd.8", "targetd.yaml.5"}
+
+
+@pytest.mark.parametrize("page", MAN_PAGES, ids=lambda p: p.name)
+def test_man_page_renders_without_warnings(page: Path) -> None:
+    groff = shutil.which("groff")
+    assert groff, "groff is missing: apt-get install groff-base"
+    r = _run([groff, "-man", "-Tutf8", "-ww", "-z", str(page)])
+    assert r.returncode == 0 and not r.stderr, r.stderr
+
+
+def _man_text(page: Path) -> str:
+    return page.read_text().replace("\\-", "-")
+
+
+def test_config_man_page_documents_every_key() -> None:
+    text = _man_text(MAN / "targetd.yaml.5")
+    documented = set(re.findall(r"^\.TP\n\.BR? ([a-z][a-z0-9_]*)\b", text, re.MULTILINE))
+    declared = set(_declared_options())
+    assert documented == declared, (
+        f"missing: {declared - documented}, not declared: {documented - declared}"
+    )
+
+
+def test_command_man_page_documents_every_option_and_command() -> None:
+    import argparse
+
+    from targetd_core.cli import _parser
+
+    text = _man_text(MAN / "targetd.8")
+    parser = _parser()
+    flags: set[str] = set()
+    commands: set[str] = set()
+
+    def walk(p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    commands.add(name)
+                    walk(sub)
+            else:
+                flags.update(s for s in action.option_strings if s.startswith("--"))
+
+    walk(parser)
+    for word in sorted(flags | commands):
+        assert re.search(rf"^\.(B|BR|BI|OP|TP)\b.*{re.escape(word)}\b", text, re.MULTILINE), (
+            f"targetd.8 does not document {word}"
+        )
+
+
+# --- systemd ---------------------------------------------------------------------------
+
+UNIT = ROOT / "contrib" / "systemd" / "targetd.service"
+
+
+def _unit_settings() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            k, _, v = line.partition("=")
+            out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+def test_unit_file_verifies(venv: Path, tmp_path: Path) -> None:
+    """systemd-analyze verify, with ExecStart at the clean venv's targetd and the man pages
+    on MANPATH (so Documentation= is checked too); any warning fails."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: apt-get install systemd"
+    targetd = venv / "bin" / "targetd"
+    text = UNIT.read_text()
+    assert "\nExecStart=/usr/bin/targetd -c /etc/target/targetd.yaml\n" in text
+    unit = tmp_path / "targetd.service"
+    unit.write_text(text.replace("ExecStart=/usr/bin/targetd", f"ExecStart={targetd}"))
+    for page in MAN_PAGES:
+        section = tmp_path / "man" / f"man{page.suffix[1:]}"
+        section.mkdir(parents=True, exist_ok=True)
+        shutil.copy(page, section)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MANPATH": str(tmp_path / "man")}
+    r = _run([analyze, "verify", str(unit)], env=env)
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+
+
+def test_unit_file_settings() -> None:
+    s = _unit_settings()
+    assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
+    assert s["Restart"] == ["on-failure"] and s["KillSignal"] == ["SIGTERM"]
+    assert s["KillMode"] == ["mixed"]
+    from targetd_core.config import CORE_OPTIONS
+
+    state_dir = next(o.default for o in CORE_OPTIONS if o.key == "state_dir")
+    assert s["RuntimeDirectory"] == [Path(state_dir).name] and state_dir.startswith("/run/")
+    from targetd_core.config import Config
+    from targetd_core.server import gunicorn_options
+
+    opts = gunicorn_options(
+        Config(
+            {"bind": "127.0.0.1:1", "workers": 1, "threads": 1, "log_level": "info", "ssl": False}
+        )
+    )
+    graceful = opts["graceful_timeout"]
+    assert int(s["TimeoutStopSec"][0].removesuffix("s")) > graceful
+    # Any of these gives the service a private mount namespace: mounts it makes (zfs
+    # create, zfs mount) would not be seen by the host or the NFS server.
+    namespaced = {
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "PrivateMounts",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+        "ProtectProc",
+        "ProcSubset",
+        "ReadOnlyPaths",
+        "ReadWritePaths",
+        "InaccessiblePaths",
+        "TemporaryFileSystem",
+        "BindPaths",
+        "BindReadOnlyPaths",
+        "MountFlags",
+        # Implies DeviceAllow=char-rtc, which closes every other device (LVs, zvols).
+        "ProtectClock",
+        "DevicePolicy",
+        "DeviceAllow",
+    }
+    assert not namespaced & set(s), f"breaks storage management: {namespaced & set(s)}"
+
+
+def test_daemon_notifies_readiness_from_main_process(venv: Path, tmp_path: Path) -> None:
+    """What Type=notify + NotifyAccess=main rely on: READY=1 from the main PID, sent
+    once the socket listens; SIGTERM then stops it well within TimeoutStopSec."""
+    import os
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "targetd.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "password": "x",
+                "state_dir": str(tmp_path / "state"),
+                "plugins": ["example"],
+                "bind": f"127.0.0.1:{port}",
+                "workers": 1,
+                "threads": 2,
+            }
+        )
+    )
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(30)
+    env = {"PATH": os.environ["PATH"], "NOTIFY_SOCKET": str(tmp_path / "notify")}
+    log = tmp_path / "targetd.log"
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "targetd"), "-c", str(cfg)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    try:
+        msg, anc, _, _ = notify.recvmsg(4096, socket.CMSG_SPACE(12))
+        creds = [
+            d for lvl, typ, d in anc if lvl == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS
+        ]
+        pid = int.from_bytes(creds[0][:4], sys.byteorder)
+        assert b"READY=1" in msg.split(b"\n")
+        assert pid == proc.pid, "READY=1 came from another process than the main one"
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+        assert time.monotonic() - start < int(_unit_settings()["TimeoutStopSec"][0][:-1])
+    finally:
+        notify.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,81 @@
+"""Build a distribution's sdist, then its wheel FROM that sdist (``python -m build``).
+
+Building the wheel from the unpacked sdist proves the sdist is complete on its own.
+The source tree is copied first, so nothing (egg-info, build/) is written into the
+checkout that other people are working in. Builds run in one build environment
+(:func:`make_build_env`: current ``build``, ``setuptools`` and ``wheel`` from PyPI, as an
+isolated build would get) with ``--no-isolation``, so eight builds do not create
+sixteen throw-away environments; ``build`` still checks each ``build-system.requires``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from repo_dists import ROOT, Dist
+
+# Never part of any sdist; at the repository root also the other distributions' trees.
+_JUNK = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache"}
+_ROOT_SKIP = {"plugins", "clients", "contrib", "tests", "docs", ".ci"}
+BUILD_TOOLS = ("build", "setuptools>=64", "wheel", "packaging")
+
+# Build output that means a broken distribution (a README that is declared but missing,
+# or no README at all in the sdist).
+BAD_OUTPUT = re.compile(r"cannot be found|standard file not found|error:", re.IGNORECASE)
+
+
+class BuildError(Exception):
+    pass
+
+
+def _ignore(src: str, names: list[str]) -> set[str]:
+    skip = {n for n in names if n in _JUNK or n.endswith(".egg-info")}
+    if Path(src).resolve() == ROOT:
+        skip |= _ROOT_SKIP & set(names)
+    return skip
+
+
+def make_build_env(venv: Path, python: str = sys.executable) -> str:
+    """A virtual environment with the build tools; returns its interpreter."""
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-U", *BUILD_TOOLS],
+        check=True,
+    )
+    return py
+
+
+def build(dist: Dist, outdir: Path, python: str) -> tuple[Path, Path, str]:
+    """(sdist, wheel, build log) of ``dist`` in ``outdir``; ``python`` has the build tools.
+
+    Raises BuildError if the build fails or its output shows a broken distribution.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="targetd-build-") as tmp:
+        src = Path(tmp) / dist.path.name
+        shutil.copytree(dist.path, src, ignore=_ignore)
+        proc = subprocess.run(
+            [python, "-m", "build", "--no-isolation", "--outdir", tmp, str(src)],
+            capture_output=True,
+            text=True,
+        )
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise BuildError(f"building {dist.name} failed:\n{log[-4000:]}")
+        bad = sorted({line.strip() for line in log.splitlines() if BAD_OUTPUT.search(line)})
+        if bad:
+            raise BuildError(f"building {dist.name}: " + "; ".join(bad))
+        (sdist,) = Path(tmp).glob("*.tar.gz")
+        (wheel,) = Path(tmp).glob("*.whl")
+        out = []
+        for f in (sdist, wheel):
+            target = outdir / f.name
+            shutil.move(f, target)
+            out.append(target)
+    return out[0], out[1], log
