@@ -185,12 +185,14 @@ def test_missing_block_dataset_is_a_config_error(guest_exec):
         "    build_core(raw={'password': 'x', 'state_dir': tempfile.mkdtemp(), 'plugins': ['zfs'],\n"
         "                    'zfs_block_pools': ['zfs-targetd/nope']}, env={})\n"
         "except StartupError as e:\n"
-        "    print('\\n'.join(e.problems))\n"
+        "    print('\\n'.join('PROBLEM ' + p for p in e.problems))\n"
         "else:\n"
         "    print('STARTED')\n"
     )
     text = guest_python(guest_exec, code, check=True).stdout.decode()
-    assert text.startswith("zfs_block_pools:") and "zfs-targetd/nope" in text, text
+    problems = [ln[8:] for ln in text.splitlines() if ln.startswith("PROBLEM ")]
+    assert len(problems) == 1, text
+    assert problems[0].startswith("zfs_block_pools:") and "zfs-targetd/nope" in problems[0], text
 
 
 # --- fs pool ------------------------------------------------------------------------------
