@@ -34,7 +34,8 @@ class RpcMethod:
 
     def __post_init__(self) -> None:
         if not self.summary:
-            self.summary = (inspect.getdoc(self.func) or "").split("\n\n")[0].strip()
+            first_paragraph = (inspect.getdoc(self.func) or "").split("\n\n")[0]
+            self.summary = " ".join(first_paragraph.split())
         self.errors = tuple(int(Code(e)) for e in self.errors)
 
 
