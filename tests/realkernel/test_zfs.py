@@ -312,3 +312,45 @@ def test_fs_destroy_keeps_hand_made_clones(rpc, guest_exec, cleanup):
     assert a not in fss(rpc) and not zexists(guest_exec, f"{FS_DS}/{a}")
     assert out(guest_exec, f"cat {FS_POOL}/{h}/data") == "old\n"
     rpc("fs_destroy", uuid=fss(rpc)[h]["uuid"])
+
+
+def test_zvol_device_found_without_links(rpc, guest_exec, cleanup):
+    """Where no /dev/zvol link exists (no udev), the plugin finds /dev/zdN by BLKZNAME."""
+    a = unique("ztk")
+    cleanup.append(f"{BLOCK}/{a}")
+    rpc("vol_create", pool=BLOCK, name=a, size=8 * MiB)
+    node = wait_block_device(guest_exec, f"/dev/zvol/{BLOCK}/{a}")
+    code = (
+        "from targetd_zfs import devices\n"
+        f"print('NAME', devices.zvol_name({node!r}))\n"
+        f"print('SCAN', devices.scan('{BLOCK}/{a}'))\n"
+        f"print('LINK', devices.find_device('{BLOCK}/{a}', timeout=5))\n"
+    )
+    lines = guest_python(guest_exec, code, check=True).stdout.decode().splitlines()
+    got = dict(ln.split(" ", 1) for ln in lines if ln[:5] in ("NAME ", "SCAN ", "LINK "))
+    assert got == {"NAME": f"{BLOCK}/{a}", "SCAN": node, "LINK": f"/dev/zvol/{BLOCK}/{a}"}
+    rpc("vol_destroy", pool=BLOCK, name=a)
+
+
+def test_zvol_export_through_lio(rpc, guest_exec, cleanup):
+    """The LIO plugin backs an export with the zvol's device; its uuid is the unit serial."""
+    a = unique("ztl")
+    cleanup.append(f"{BLOCK}/{a}")
+    iqn = f"iqn.2003-01.org.example:{a}"
+    rpc("vol_create", pool=BLOCK, name=a, size=8 * MiB)
+    uuid = vols(rpc)[a]["uuid"]
+    rpc("export_create", pool=BLOCK, vol=a, initiator_wwn=iqn, lun=3)
+    try:
+        (exp,) = [e for e in rpc("export_list") if e["vol_name"] == a]
+        assert (exp["pool"], exp["vol_uuid"], exp["lun"]) == (BLOCK, uuid, 3)
+        text = out(
+            guest_exec,
+            "grep -r . /sys/kernel/config/target/core/*/*/udev_path "
+            "/sys/kernel/config/target/core/*/*/wwn/vpd_unit_serial",
+        )
+        assert f":/dev/zvol/{BLOCK}/{a}\n" in text, text
+        assert f"Unit Serial Number: {uuid}\n" in text, text
+        assert err(rpc, "vol_destroy", pool=BLOCK, name=a) == -303
+    finally:
+        rpc("export_destroy", pool=BLOCK, vol=a, initiator_wwn=iqn)
+    rpc("vol_destroy", pool=BLOCK, name=a)
