@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import ast
 import email.parser
+import http.client
 import json
+import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -522,11 +527,6 @@ def test_unit_file_settings() -> None:
 def test_daemon_notifies_readiness_from_main_process(venv: Path, tmp_path: Path) -> None:
     """What Type=notify + NotifyAccess=main rely on: READY=1 from the main PID, sent
     once the socket listens; SIGTERM then stops it well within TimeoutStopSec."""
-    import os
-    import signal
-    import socket
-    import time
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -563,7 +563,12 @@ def test_daemon_notifies_readiness_from_main_process(venv: Path, tmp_path: Path)
         pid = int.from_bytes(creds[0][:4], sys.byteorder)
         assert b"READY=1" in msg.split(b"\n")
         assert pid == proc.pid, "READY=1 came from another process than the main one"
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        # A worker answers (a SIGTERM while the first worker is still booting is ignored
+        # by that worker, and stopping then takes gunicorn's whole graceful timeout).
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/targetrpc")
+        assert conn.getresponse().status == 401
+        conn.close()
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
@@ -573,3 +578,150 @@ def test_daemon_notifies_readiness_from_main_process(venv: Path, tmp_path: Path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- Debian packages -------------------------------------------------------------------
+
+DEB_NAMES = ["targetd-core", "targetd-lvm", "targetd-lio"]  # lio: a Debian python3-* dep
+SITE = "usr/lib/targetd/python"
+
+
+@pytest.fixture(scope="module")
+def debs(work: Path, built: dict[str, Built]) -> dict[str, Path]:
+    """Debian packages of the core and two plugins, made from the wheels built above."""
+    names = [n for n in DEB_NAMES if n in built]
+    for n in names:
+        assert built[n].wheel is not None, f"{n} did not build: {built[n].error}"
+    out = work / "deb"
+    r = _run(
+        [
+            sys.executable,
+            str(PACKAGING / "build-deb"),
+            "--out",
+            str(out),
+            "--wheels",
+            str(work / "dist"),
+            *names,
+        ]
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    found = {p.name.split("_")[0]: p for p in out.glob("*.deb")}
+    assert set(found) == set(names), r.stdout
+    return found
+
+
+def _deb_field(deb: Path, name: str) -> str:
+    return _run(["dpkg-deb", "--field", str(deb), name]).stdout.strip()
+
+
+def _deb_contents(deb: Path) -> dict[str, str]:
+    """Path (without the leading '.') -> owner/group, as dpkg-deb --contents lists them."""
+    r = _run(["dpkg-deb", "--contents", str(deb)])
+    assert r.returncode == 0, r.stderr
+    out = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        out[parts[5].removeprefix(".")] = parts[1]
+    return out
+
+
+def _depends(deb: Path) -> list[str]:
+    return [d.strip() for d in _deb_field(deb, "Depends").split(",")]
+
+
+def test_deb_control_fields(debs: dict[str, Path], built: dict[str, Built]) -> None:
+    arch = _run(["dpkg", "--print-architecture"]).stdout.strip()
+    for name, deb in debs.items():
+        r = _run(["dpkg-deb", "--info", str(deb)])
+        assert r.returncode == 0, r.stderr
+        version = built[name].metadata()["Version"]
+        assert _deb_field(deb, "Package") == name
+        assert _deb_field(deb, "Version") == f"{version}-1"
+        assert _deb_field(deb, "Architecture") in ("all", arch)
+        assert _deb_field(deb, "Maintainer")
+        depends = _depends(deb)
+        assert "python3 (>= 3.11)" in depends
+        if name != "targetd-core":
+            assert "targetd-core" in depends
+    assert "lvm2" in _depends(debs["targetd-lvm"])
+    assert any(d.startswith("python3-rtslib-fb") for d in _depends(debs["targetd-lio"]))
+    assert _deb_field(debs["targetd-core"], "Replaces") == "targetd"  # the old daemon
+
+
+def test_deb_contents(debs: dict[str, Path], built: dict[str, Built]) -> None:
+    core = _deb_contents(debs["targetd-core"])
+    assert set(core.values()) == {"root/root"}
+    for path in (
+        "/usr/bin/targetd",
+        "/usr/lib/systemd/system/targetd.service",
+        "/usr/share/man/man8/targetd.8.gz",
+        "/usr/share/man/man5/targetd.yaml.5.gz",
+        "/usr/share/doc/targetd-core/examples/targetd.yaml",
+        "/usr/share/doc/targetd-core/copyright",
+        f"/{SITE}/targetd_core/__init__.py",
+    ):
+        assert path in core, f"targetd-core lacks {path}"
+    # Each requirement of the core is either a Debian dependency or vendored.
+    depends = " ".join(_depends(debs["targetd-core"]))
+    vendored = {
+        _norm(p.split("/")[-2].split("-")[0])
+        for p in core
+        if p.startswith(f"/{SITE}/") and p.endswith(".dist-info/METADATA")
+    }
+    for req in built["targetd-core"].requires():
+        deb_name = {"pyyaml": "python3-yaml"}.get(req, f"python3-{req}")
+        assert deb_name in depends or req in vendored, f"{req}: neither depended on nor vendored"
+    for name in ("targetd-lvm", "targetd-lio"):
+        files = _deb_contents(debs[name])
+        pkg = name.replace("-", "_")
+        assert f"/{SITE}/{pkg}/plugin.py" in files
+        assert any(p.endswith(".dist-info/entry_points.txt") for p in files)
+        assert not any(p.startswith("/usr/bin/") and not p.endswith("/") for p in files)
+
+
+def test_deb_runs_on_debian_python(debs: dict[str, Path], tmp_path: Path) -> None:
+    """The packages unpacked, run by Debian's /usr/bin/python3 with Debian's packages of
+    the dependencies (installed here if missing), exactly as /usr/bin/targetd would."""
+    python = Path("/usr/bin/python3")
+    assert python.exists(), "no Debian python3: apt-get install python3"
+    wanted = sorted(
+        {d.split()[0] for deb in debs.values() for d in _depends(deb) if d.startswith("python3-")}
+    )
+    status = _run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *wanted])
+    installed = {ln.split()[0] for ln in status.stdout.splitlines() if ln.endswith(" installed")}
+    missing = [p for p in wanted if p not in installed]
+    if missing:
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        apt = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+        if _run(apt, env=env).returncode != 0:
+            _run(["apt-get", "update", "-qq"], env=env)
+            r = _run(apt, env=env)
+            assert r.returncode == 0, r.stdout + r.stderr
+    root = tmp_path / "root"
+    for deb in debs.values():
+        assert _run(["dpkg-deb", "-x", str(deb), str(root)]).returncode == 0
+    wrapper = (root / "usr/bin/targetd").read_text()
+    assert wrapper.startswith("#!/usr/bin/python3 -I\n")
+    local = tmp_path / "targetd"
+    local.write_text(wrapper.replace(f"/{SITE}", str(root / SITE)))
+    cfg = tmp_path / "targetd.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "password": "x",
+                "state_dir": str(tmp_path / "state"),
+                "block_pools": [],
+                "lio_state_file": str(tmp_path / "lio.json"),
+            }
+        )
+    )
+    targetd = [str(python), "-I", str(local), "-c", str(cfg)]
+    r = _run([*targetd[:3], "--version"])
+    assert r.returncode == 0 and r.stdout.startswith("targetd "), r.stderr
+    r = _run([*targetd, "plugins", "--json"])
+    assert r.returncode == 0, r.stderr
+    listed = {p["name"]: p for p in json.loads(r.stdout)}
+    assert set(listed) == {"core", "lvm", "lio"}
+    assert "methods" in listed["lio"], r.stdout
+    r = _run([*targetd, "check"])
+    assert r.returncode == 0, r.stderr
