@@ -89,7 +89,7 @@ def test_add_list_remove(nfs: Nfs) -> None:
     opts = nfs.listed(d)["192.0.2.1"]
     assert "rw" in opts and "no_root_squash" in opts and "sec=sys" in opts
     assert str(d) in live_exports()
-    assert nfs.file_text().splitlines()[-1] == f"{d} 192.0.2.1(rw,no_root_squash)"
+    assert nfs.file_text().splitlines()[-1] == f"{d} 192.0.2.1(rw,no_root_squash,no_subtree_check)"
     nfs.t.call("nfs_export_remove", host="192.0.2.1", path=str(d))
     assert nfs.listed(d) == {}
     assert str(d) not in live_exports()
@@ -112,7 +112,8 @@ def test_option_forms(nfs: Nfs) -> None:
     assert {"anonuid=-1", "sec=krb5p:sys", "ro"} <= set(listed["192.0.2.5"])
     assert "rw" in listed["192.0.2.6"] and "sync" in listed["192.0.2.6"]
     lines = nfs.file_text().splitlines()
-    assert f"{d} 192.0.2.3()" in lines and f"{d} 192.0.2.6(rw,sync)" in lines
+    assert f"{d} 192.0.2.3(no_subtree_check)" in lines
+    assert f"{d} 192.0.2.6(rw,sync,no_subtree_check)" in lines
 
 
 BAD_OPTIONS = [
@@ -247,7 +248,9 @@ def test_paths(nfs: Nfs, tmp_path: Path) -> None:
     # the export root itself is allowed; a space in a path is written escaped
     spaced = nfs.dir("with space")
     nfs.add("192.0.2.22", spaced, ["rw"])
-    assert f"{nfs.root}/with\\040space 192.0.2.22(rw)" in nfs.file_text().splitlines()
+    assert (
+        f"{nfs.root}/with\\040space 192.0.2.22(rw,no_subtree_check)" in nfs.file_text().splitlines()
+    )
     assert "192.0.2.22" in nfs.listed(spaced)
     nfs.t.call("nfs_export_remove", host="192.0.2.22", path=str(spaced))
     assert nfs.listed(spaced) == {}
@@ -306,7 +309,7 @@ def test_readd_changes_options(nfs: Nfs) -> None:
     opts = nfs.listed(d)["192.0.2.50"]
     assert "rw" in opts and "no_root_squash" in opts and "ro" not in opts
     assert [ln for ln in nfs.file_text().splitlines() if not ln.startswith("#")] == [
-        f"{d} 192.0.2.50(rw,no_root_squash)"
+        f"{d} 192.0.2.50(rw,no_root_squash,no_subtree_check)"
     ]
 
 
@@ -353,8 +356,8 @@ def test_exports_file_rewritten_atomically(nfs: Nfs) -> None:
     text = nfs.file_text()
     assert text.startswith("# Managed by targetd")
     assert [ln for ln in text.splitlines() if not ln.startswith("#")] == [
-        f"{d1} 192.0.2.80(rw)",
-        f"{d2} 192.0.2.81(ro,sec=krb5)",
+        f"{d1} 192.0.2.80(rw,no_subtree_check)",
+        f"{d2} 192.0.2.81(ro,sec=krb5,no_subtree_check)",
     ]
     # a hand-made line is kept through our rewrites
     with open(nfs.file, "a") as f:
@@ -464,3 +467,12 @@ def test_through_the_http_daemon(
         assert [f["name"] for f in d.call("fs_list")] == ["web2"]
     finally:
         d.stop()
+
+
+def test_remove_after_the_directory_is_gone(nfs: Nfs) -> None:
+    """A destroyed file system's export can still be removed."""
+    d = nfs.dir("gone")
+    nfs.add("192.0.2.120", d, ["rw"])
+    d.rmdir()
+    nfs.t.call("nfs_export_remove", host="192.0.2.120", path=str(d))
+    assert nfs.listed(d) == {} and f"{d} " not in nfs.file_text()

@@ -139,7 +139,7 @@ def test_exports_survive_a_reboot(rpc, rpc_client, guest_exec, made, appliance_e
     path = fs["full_path"]
     export(rpc, made, path, ["rw", "no_root_squash"])
     guest_exec(f"echo before > {path}/f")
-    assert f"{path} 127.0.0.1(rw,no_root_squash)" in sh(
+    assert f"{path} 127.0.0.1(rw,no_root_squash,no_subtree_check)" in sh(
         guest_exec, ["cat", "/etc/exports.d/targetd.exports"]
     )
     proc = subprocess.run(

@@ -64,19 +64,36 @@ def live() -> list[LiveExport]:
 
 
 def export(host: str, path: str, options: list[str] | tuple[str, ...]) -> None:
-    """Add or update one export. exportfs reports some failures (an unresolvable host
-    name) with exit status 0 and a message, so any message counts as a failure."""
+    """Add or update one export, and make sure it is in force.
+
+    exportfs reports some failures with exit status 0 (an unresolvable host name:
+    "Failed to resolve"), and also prints warnings about other lines of the exports
+    files, so the export is looked up in the live table afterwards instead of trusting
+    the exit status or the absence of messages.
+    """
     argv = ["exportfs"]
     if options:
         argv += ["-o", ",".join(options)]
     argv.append(exportfs_spec(host, path))
     proc = run(argv, check=False)
-    if proc.returncode != 0 or proc.stderr.strip():
-        detail = "; ".join(ln.strip() for ln in proc.stderr.splitlines() if ln.strip())
-        raise TargetdError(
-            Code.UNEXPECTED,
-            f"exportfs failed to export {path} to {host}: {detail or f'exit {proc.returncode}'}",
-        )
+    lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+    failed = [ln for ln in lines if "Failed to" in ln or "unknown keyword" in ln]
+    if proc.returncode != 0 or failed or not _in_force(host, path):
+        mine = failed or [ln for ln in lines if path in ln or host in ln] or lines[-2:]
+        detail = "; ".join(mine) or f"exit status {proc.returncode}, not in the export table"
+        raise TargetdError(Code.UNEXPECTED, f"exportfs failed to export {path} to {host}: {detail}")
+
+
+def _in_force(host: str, path: str) -> bool:
+    entries = [e for e in live() if e.path == path]
+    if any(e.host == host for e in entries):
+        return True
+    # exportfs shows a plain host name as the resolver's canonical name
+    return _plain_name(host) and bool(entries)
+
+
+def _plain_name(host: str) -> bool:
+    return not any(c in host for c in "*?@:/") and not host.replace(".", "").isdigit()
 
 
 def unexport(host: str, path: str) -> None:

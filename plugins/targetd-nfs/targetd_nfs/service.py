@@ -99,6 +99,10 @@ class NfsExports:
         host = check_host(host)
         real = self.check_export_path(path)
         opts = tuple(check_options(options))
+        if "subtree_check" not in opts and "no_subtree_check" not in opts:
+            # exportfs's default, said explicitly: otherwise every exportfs run warns
+            # about the line in the exports file
+            opts += ("no_subtree_check",)
         owner = parse_chown(chown)
         if owner is not None and not self.allow_chown:
             raise TargetdError(
