@@ -18,7 +18,9 @@ if _AD not in sys.path:
 
 from appliance_client import ApplianceError, Instance  # noqa: E402
 
-__all__ = ["ApplianceError", "guest_exec", "instance"]
+__all__ = ["ApplianceError", "guest_exec", "instance", "reboot"]
+
+APPLIANCE = os.path.join(os.path.dirname(_AD), "appliance")
 
 
 def instance() -> Instance:
@@ -38,3 +40,11 @@ def guest_exec(cmd: list[str] | str, input: bytes | None = None, check: bool = T
     timeout raises subprocess.TimeoutExpired (the command is killed in the guest).
     """
     return instance().exec(cmd, input=input, check=check, timeout=timeout)
+
+
+def reboot(timeout: int = 900) -> None:
+    """Reboot the appliance, keeping its disks and /etc/target, /etc/exports.d, /etc/iscsi.
+
+    Returns when targetd's API answers again (same URL, credentials and CA)."""
+    subprocess.run([sys.executable, APPLIANCE, "--dir", instance().dir, "reboot",
+                    "--timeout", str(timeout)], check=True)

@@ -169,6 +169,48 @@ def test_export_errors(rpc, vols, initiators):
     vols.remove((THIN, other["name"]))
 
 
+def test_failed_export_create_leaves_configfs_as_it_was(rpc, guest_exec, vols, initiators):
+    """The kernel refuses the backstore (the volume is mounted): nothing is left behind."""
+    vol = new_volume(rpc, vols, size=16 * MiB)
+    (a,) = initiators(1)
+    lv = f"/dev/vg-targetd/{vol['name']}"
+    mnt = f"/tmp/{vol['name']}"
+    guest_exec(f"mkfs.ext4 -q {lv} && mkdir -p {mnt} && mount {lv} {mnt}")
+    try:
+        before = configfs_listing(guest_exec)
+        with pytest.raises(RPCError) as e:
+            rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=a.name, lun=0)
+        assert e.value.code == -1 and "busy" in e.value.message.lower(), e.value
+        assert configfs_listing(guest_exec) == before
+        assert export_of(rpc, a.name) == []
+    finally:
+        guest_exec(f"umount {mnt}")
+    rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=a.name, lun=0)
+    assert len(export_of(rpc, a.name)) == 1
+
+
+def test_rtslib_versions(guest_exec):
+    """targetd runs with PyPI's rtslib-fb 2.2.4 (installed with it); the target set-up it
+    does through rtslib also works with Debian's python3-rtslib-fb 2.1.75."""
+    probe = "import rtslib_fb, importlib.metadata as m; print(m.version('rtslib-fb'), rtslib_fb.__file__)"
+    cp = guest_exec(["env", "PYTHONPATH=/opt/targetd/site", "python3", "-c", probe])
+    out = cp.stdout.decode()
+    assert out.startswith("2.2.4 /opt/targetd/site/"), out
+    name = "iqn.2003-01.org.example.test:debian-rtslib"
+    script = (
+        "import sys; sys.path.insert(0, '/usr/lib/python3/dist-packages'); import rtslib_fb; "
+        "assert rtslib_fb.__file__.startswith('/usr/lib/python3/dist-packages'); "
+        "from targetd_lio.target import ensure_target; "
+        f"ensure_target('{name}', ['127.0.0.2']); ensure_target('{name}', ['127.0.0.2']); "
+        f"t = rtslib_fb.Target(rtslib_fb.FabricModule('iscsi'), '{name}', 'lookup'); "
+        "tpg = list(t.tpgs)[0]; "
+        "print(tpg.get_attribute('authentication'), tpg.get_attribute('generate_node_acls'), "
+        "tpg.enable, [p.ip_address for p in tpg.network_portals]); t.delete()"
+    )
+    out = guest_exec(["env", "PYTHONPATH=/opt/targetd/site", "python3", "-c", script])
+    assert out.stdout.decode().split() == ["0", "0", "True", "['127.0.0.2']"], out
+
+
 # --- CHAP ------------------------------------------------------------------------------------
 def test_chap_and_mutual_chap_are_enforced(rpc, guest_exec, vols, initiators):
     vol = new_volume(rpc, vols)

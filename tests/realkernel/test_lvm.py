@@ -72,13 +72,26 @@ def test_pool_list_matches_lvm(rpc, guest_exec):
         )
 
 
+def thin_usage(guest_exec) -> tuple[int, float, float]:
+    out = guest_exec(["lvs", "--noheadings", "--units", "b", "--nosuffix", "-o",
+                      "lv_size,data_percent,metadata_percent", "vg-targetd/thin_pool"])  # fmt: skip
+    size, data, meta = out.stdout.decode().split()
+    return int(size), float(data), float(meta)
+
+
 def test_thin_free_space_shrinks_when_a_volume_is_written(rpc, guest_exec, vols):
     name = create(rpc, vols, THIN, 96 * MiB)
     before = pools_by_name(rpc)[THIN]["free_size"]
+    _, data_before, meta_before = thin_usage(guest_exec)
     write_random(guest_exec, device(guest_exec, THIN, name), 0, 64)
     after = pools_by_name(rpc)[THIN]["free_size"]
-    # 64 MiB of a ~19 GiB pool; data% has two decimals (~2 MiB here)
-    assert before - after >= 56 * MiB, (before, after)
+    size, data, meta = thin_usage(guest_exec)
+    assert after < before, (before, after)
+    # the pool really took the 64 MiB (data% has two decimals, ~2 MiB here) ...
+    assert (data - data_before) / 100 * size >= 60 * MiB, (data_before, data)
+    assert meta >= meta_before
+    # ... and free space is what is left of the fuller of data and metadata
+    assert after == int(size * (1 - max(data, meta) / 100)), (after, size, data, meta)
 
 
 def test_thick_free_space_shrinks_by_the_volume(rpc, vols):

@@ -64,8 +64,8 @@ def test_guest_btrfs_pool(guest_exec):
 
 def test_guest_storage_kernel_is_real(guest_exec):
     """configfs with LIO, nfsd and the NVMe target are there: the point of this tier."""
-    cp = guest_exec("ls -d /sys/kernel/config/target/iscsi /sys/kernel/config/nvmet /proc/fs/nfsd/threads "
-                    "&& pgrep -x iscsid && pgrep -x rpc.mountd")
+    cp = guest_exec("ls -d /sys/kernel/config/target/core /sys/kernel/config/nvmet /proc/fs/nfsd/threads "
+                    "&& grep -qw ^iscsi_target_mod /proc/modules && pgrep -x iscsid && pgrep -x rpc.mountd")
     assert cp.returncode == 0
 
 
