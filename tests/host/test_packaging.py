@@ -203,7 +203,10 @@ def test_sdist_and_wheel_build(name: str, built: dict[str, Built]) -> None:
     assert meta["Name"].lower() == name
     assert meta["Version"] == next(iter(b.dist.versions().values()))
     assert meta["Requires-Python"], "Requires-Python is missing"
-    assert meta.get_payload().strip() or meta["Description"], "no long description (README)"
+    assert meta.get_payload().strip() or meta["Description"], (
+        f'{name} has no long description: add readme = "README.md" to [project] in '
+        f"{b.dist.path.relative_to(ROOT) / 'pyproject.toml'}"
+    )
 
 
 @pytest.mark.parametrize("name", DIST_NAMES)
@@ -268,7 +271,10 @@ def test_requirements_match_imports(
     for m in sorted(imported):
         owners = module_owners.get(m, set())
         assert owners, f"{name} imports {m!r}, which no requirement of any wheel provides"
-        assert owners & requires, f"{name} imports {m!r} ({owners}) without requiring it"
+        assert owners & requires, (
+            f"{name} imports {m!r} without requiring it: add {sorted(owners)[0]!r} to "
+            f"dependencies in {b.dist.path.relative_to(ROOT) / 'pyproject.toml'}"
+        )
         needed |= owners & requires
     unused = requires - needed - MUST_REQUIRE.get(name, set())
     assert not unused, f"{name} requires {sorted(unused)} but never imports them"
@@ -593,6 +599,12 @@ def debs(work: Path, built: dict[str, Built]) -> dict[str, Path]:
     for n in names:
         assert built[n].wheel is not None, f"{n} did not build: {built[n].error}"
     out = work / "deb"
+    # build-deb decides Debian dependency or vendoring from apt's package lists: without
+    # them (a fresh machine) it would vendor everything and refuse the lio plugin.
+    policy = _run(["apt-cache", "policy", "python3-rtslib-fb"]).stdout
+    if not re.search(r"Candidate: \d", policy):
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        assert _run(["apt-get", "update", "-qq"], env=env).returncode == 0
     r = _run(
         [
             sys.executable,
