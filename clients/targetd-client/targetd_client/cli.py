@@ -136,6 +136,17 @@ def show_lines(items: list[Any], a: argparse.Namespace) -> str:
     return "\n".join(str(i) for i in items)
 
 
+def show_methods(doc: dict[str, Any], a: argparse.Namespace) -> str:
+    """An OpenRPC document (rpc.discover) as METHOD, PARAMS ([optional]), PLUGIN, SUMMARY."""
+    rows = []
+    for m in (doc or {}).get("methods", []):
+        params = " ".join(
+            p["name"] if p.get("required") else f"[{p['name']}]" for p in m.get("params", [])
+        )
+        rows.append([m["name"], params, m.get("x-targetd-plugin", ""), m.get("summary", "")])
+    return render_table(["METHOD", "PARAMS", "PLUGIN", "SUMMARY"], rows)
+
+
 def show_json(result: Any, a: argparse.Namespace) -> str:
     return json.dumps(result, indent=2, sort_keys=True)
 
@@ -402,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("method")
     s.add_argument("params", nargs="?", help='a JSON object, e.g. \'{"pool": "vg-targetd"}\'')
     s = objects.add_parser("discover", help="describe the daemon's methods", parents=[out])
-    s.set_defaults(handler=lambda c, a: c.discover(), show=show_json)
+    s.set_defaults(handler=lambda c, a: c.discover(), show=show_methods)
     return p
 
 

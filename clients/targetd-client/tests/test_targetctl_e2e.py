@@ -109,6 +109,21 @@ def test_raw_call(run_cli: Any, daemon: Any) -> None:
     assert cp.returncode == EXIT_SERVER and "-32601" in cp.stderr
 
 
+def test_discover(run_cli: Any) -> None:
+    cp = run_cli("discover", "--json")
+    if cp.returncode == EXIT_SERVER and "-32601" in cp.stderr:
+        pytest.xfail("this targetd has no rpc.discover")
+    assert cp.returncode == 0, cp.stderr
+    doc = json.loads(cp.stdout)
+    assert {"pool_list", "vol_create", "example_echo"} <= {m["name"] for m in doc["methods"]}
+    cp = run_cli("discover")
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.splitlines()
+    assert lines[0].split() == ["METHOD", "PARAMS", "PLUGIN", "SUMMARY"]
+    (echo,) = [line for line in lines if line.startswith("example_echo ")]
+    assert echo.split()[1:4] == ["text", "[name]", "example"]
+
+
 def test_transport_error_exit_3(run_cli: Any, daemon: Any) -> None:
     from tests.host.daemon import free_port
 
