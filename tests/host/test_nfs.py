@@ -476,3 +476,24 @@ def test_remove_after_the_directory_is_gone(nfs: Nfs) -> None:
     d.rmdir()
     nfs.t.call("nfs_export_remove", host="192.0.2.120", path=str(d))
     assert nfs.listed(d) == {} and f"{d} " not in nfs.file_text()
+
+
+def test_failed_update_restores_the_previous_export(nfs: Nfs, monkeypatch) -> None:
+    """Re-adding with new options, when exportfs fails, leaves the old export as it was."""
+    from targetd_nfs import exportfs
+
+    d = nfs.dir("upd")
+    nfs.add("192.0.2.130", d, ["ro", "root_squash"])
+    before = (nfs.file_text(), nfs.listed(d))
+    real_in_force = exportfs._in_force
+    calls = []
+
+    def fail_once(host: str, path: str) -> bool:
+        calls.append(host)
+        return False if len(calls) == 1 else real_in_force(host, path)
+
+    monkeypatch.setattr(exportfs, "_in_force", fail_once)
+    err = nfs.t.error("nfs_export_add", host="192.0.2.130", path=str(d), options=["rw"])
+    assert err.code == -1
+    assert (nfs.file_text(), nfs.listed(d)) == before
+    assert "ro" in nfs.listed(d)["192.0.2.130"]

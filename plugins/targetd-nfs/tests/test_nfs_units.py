@@ -97,3 +97,11 @@ def test_options() -> None:
     for bad in (["auth_nlm", "insecure_locks"], ["mp", "mp=/x"], ["fsid=4294967296"], ["rw="]):
         with pytest.raises(TargetdError):
             check_options(bad)
+
+
+def test_plain_names_may_be_canonicalised() -> None:
+    from targetd_nfs.exportfs import _plain_name
+
+    assert _plain_name("client1") and _plain_name("client1.example.com")
+    for host in ("*", "*.example.com", "c?", "@grp", "::1", "192.0.2.1", "192.0.2.0/24"):
+        assert not _plain_name(host), host
