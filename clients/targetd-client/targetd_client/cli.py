@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import json
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,6 +53,16 @@ def lun_arg(text: str) -> int:
     if not 0 <= lun <= 255:
         raise argparse.ArgumentTypeError(f"LUN {lun} is not in 0..255")
     return lun
+
+
+def seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("the timeout must be more than 0 seconds")
+    return value
 
 
 def options_arg(text: str) -> list[str]:
@@ -262,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true",
                    help="do not verify the TLS certificate (testing only)")  # fmt: skip
     p.add_argument("--config", metavar="FILE", help="config file (TOML)")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="per request (default 300)")
+    p.add_argument(
+        "--timeout", type=seconds_arg, metavar="SECONDS", help="per request (default 300)"
+    )
     p.add_argument("--json", action="store_true", default=False, help="print the raw JSON result")
     p.add_argument("--bytes", action="store_true", default=False, help="sizes in bytes in tables")
     objects = p.add_subparsers(dest="object", metavar="COMMAND", required=True)
@@ -421,6 +435,18 @@ def show_nfs_ref(ref: dict[str, Any], a: argparse.Namespace) -> str:
     return f"exported {ref.get('path')} to {ref.get('host')}"
 
 
+def cleartext_to_remote(url: str) -> bool:
+    """http:// to anything but this machine: Basic auth would expose the password."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme != "http":
+        return False
+    host = u.hostname or ""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
+
+
 def _print_err(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
@@ -443,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as e:
         _print_err(str(e))
         return EXIT_USAGE
+    if cleartext_to_remote(settings.url):
+        _print_err(f"warning: the password goes unencrypted over the network to {settings.url}")
     try:
         with Client(
             settings.url,

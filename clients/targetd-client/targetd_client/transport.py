@@ -28,6 +28,10 @@ DEFAULT_PATH = "/targetrpc"
 # targetd (gunicorn) closes a kept-alive connection after 5 idle seconds: reconnect before
 # that rather than race the server's close.
 MAX_IDLE = 4.0
+# The contract's request size limit. targetd answers a larger body with 413 without reading
+# it, and for a body of some megabytes closes the connection while it is still being sent
+# (the client then sees a broken pipe, not the 413): check before sending.
+MAX_BODY = 131072
 
 
 def normalise_url(url: str) -> str:
@@ -123,6 +127,12 @@ class Transport:
 
     def post(self, body: bytes) -> tuple[int, bytes]:
         """POST ``body``; returns (status, body) for 200/204, raises for anything else."""
+        if len(body) > MAX_BODY:
+            raise RequestTooLargeError(
+                413,
+                "not sent",
+                f"request too large ({len(body)} bytes): targetd accepts at most 128 KiB",
+            )
         headers = {
             "Authorization": self._auth,
             "Content-Type": "application/json",

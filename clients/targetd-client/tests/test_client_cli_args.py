@@ -205,6 +205,8 @@ def test_server_error_is_printed_with_code(rec: Recorder, capsys: Any) -> None:
         ["export", "create", "p", "v", "iqn", "x"],
         ["pool", "list", "extra"],
         ["--password", "x", "pool", "list"],  # never from argv
+        ["--timeout", "0", "pool", "list"],
+        ["--timeout", "soon", "pool", "list"],
     ],
 )
 def test_usage_errors(argv: list[str], capsys: Any) -> None:
@@ -216,3 +218,24 @@ def test_usage_errors(argv: list[str], capsys: Any) -> None:
 def test_exit_codes_are_distinct() -> None:
     codes = [cli.EXIT_OK, cli.EXIT_SERVER, cli.EXIT_USAGE, cli.EXIT_TRANSPORT, cli.EXIT_AUTH]
     assert len(set(codes)) == len(codes)
+
+
+@pytest.mark.parametrize(
+    ("url", "warn"),
+    [
+        ("http://127.0.0.1:18700/targetrpc", False),
+        ("http://[::1]:18700/targetrpc", False),
+        ("http://localhost:18700/targetrpc", False),
+        ("http://array:18700/targetrpc", True),
+        ("http://10.0.0.5:18700/targetrpc", True),
+        ("https://array:18700/targetrpc", False),
+    ],
+)
+def test_cleartext_warning(url: str, warn: bool) -> None:
+    assert cli.cleartext_to_remote(url) is warn
+
+
+def test_cleartext_warning_printed(rec: Recorder, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TARGETD_URL", "http://array.example")
+    assert main(["pool", "list"]) == EXIT_OK
+    assert "unencrypted" in capsys.readouterr().err

@@ -124,6 +124,21 @@ def test_discover(run_cli: Any) -> None:
     assert echo.split()[1:4] == ["text", "[name]", "example"]
 
 
+def test_request_too_large(daemon: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from targetd_client import RequestTooLargeError, transport
+
+    with Client(daemon.url, daemon.user, daemon.password) as c:
+        for size in (200_000, 20_000_000):  # refused before sending
+            with pytest.raises(RequestTooLargeError, match="at most 128 KiB"):
+                c.call("example_echo", text="x" * size)
+        # the daemon's own 413, when the client does not check first
+        monkeypatch.setattr(transport, "MAX_BODY", 1 << 30)
+        with pytest.raises(RequestTooLargeError) as e:
+            c.call("example_echo", text="x" * 200_000)
+        assert e.value.status == 413 and e.value.reason != "not sent"
+        assert c.call("example_echo", text="still fine") == {"text": "still fine", "name": None}
+
+
 def test_transport_error_exit_3(run_cli: Any, daemon: Any) -> None:
     from tests.host.daemon import free_port
 
