@@ -107,11 +107,14 @@ def copy_dataset(
             Z.zfs("destroy", f"{tmp}@{snap}")
             if prepare:
                 prepare(tmp)
-            if Z.exists(dest):
-                raise TargetdError(
-                    Code.NAME_CONFLICT, f"{dest!r} was created by another call during the copy"
-                )
-            Z.zfs("rename", tmp, dest)
+            argv = [Z.ZFS, "rename", tmp, dest]
+            proc = Z.run(argv, check=False)
+            if proc.returncode != 0:
+                if "exists" in proc.stderr:
+                    raise TargetdError(
+                        Code.NAME_CONFLICT, f"{dest!r} was created by another call during the copy"
+                    )
+                raise tool_error(argv, proc)
         except BaseException:
             _destroy_quietly(tmp, recursive=True)
             raise
@@ -123,19 +126,28 @@ def copy_dataset(
 
 
 def _destroy_quietly(name: str, recursive: bool = False) -> None:
-    """Clean-up after a failure: destroy ``name`` if it exists; log (not raise) errors."""
-    try:
-        if Z.exists(name):
-            Z.zfs("destroy", *(["-r"] if recursive else []), name)
-    except TargetdError as exc:
-        log.error("zfs clean-up failed; destroy it by hand", dataset=name, error=exc.message)
+    """Clean-up: destroy ``name`` if it exists; log (not raise) other errors."""
+    argv = [Z.ZFS, "destroy", *(["-r"] if recursive else []), name]
+    proc = Z.run(argv, check=False)
+    if proc.returncode != 0 and "does not exist" not in proc.stderr:
+        log.error(
+            "zfs clean-up failed; destroy it by hand",
+            dataset=name,
+            error=tool_error(argv, proc).message,
+        )
 
 
 def destroy_with_dependents(dataset: str) -> None:
-    """``zfs destroy -r`` a dataset, first handing its snapshots that have clones (made
-    by hand, or by the old daemon's copies) over to a clone with ``zfs promote``, so the
-    clones survive. The promoted clone keeps the snapshots up to its branch point
-    (they hold the data it shares)."""
+    """``zfs destroy -r`` a dataset. If snapshots of it have clones (made by hand, or by
+    the old daemon's copies), first hand them over to a clone with ``zfs promote`` so the
+    clones survive; the promoted clone keeps the snapshots up to its branch point (they
+    hold the data it shares). The common case costs one ``zfs`` call."""
+    argv = [Z.ZFS, "destroy", "-r", dataset]
+    proc = Z.run(argv, check=False)
+    if proc.returncode == 0:
+        return
+    if "dependent clones" not in proc.stderr:
+        raise tool_error(argv, proc)
     for _ in range(100):
         snaps = Z.children(dataset, "snapshot", ("name", "clones"), sort="createtxg")
         with_clones = [s for s in snaps if Z.split_list(s["clones"])]

@@ -79,6 +79,14 @@ def test_get_volume_other_error_is_raised(fake, pool):
     assert "out of memory" in e.value.message
 
 
+def test_destroy_other_failure_is_raised(fake, pool):
+    fake.on(["zfs", "destroy"], rc=1, stderr="cannot destroy 'x': dataset is busy")
+    with pytest.raises(TargetdError) as e:
+        pool.destroy_volume("v")
+    assert "dataset is busy" in e.value.message and e.value.code == -1
+    assert fake.commands("promote") == []
+
+
 def test_create_rounds_up_to_16k(fake, pool):
     pool.create_volume("v", 10_000_000)
     assert fake.commands("create") == [["zfs", "create", "-V", str(10_010_624), f"{POOL}/v"]]
@@ -97,9 +105,9 @@ def test_resize_rounds_to_volblocksize(fake, pool):
     assert fake.commands("set") == [["zfs", "set", "volsize=16384", f"{POOL}/v"]]
 
 
-def test_destroy_without_clones(fake, pool):
-    fake.on(["zfs", "list"], "")
+def test_destroy_without_clones_is_one_call(fake, pool):
     pool.destroy_volume("v")
+    assert len(fake.calls) == 1
     assert fake.commands("destroy") == [["zfs", "destroy", "-r", f"{POOL}/v"]]
     assert fake.commands("promote") == []
 
@@ -107,9 +115,11 @@ def test_destroy_without_clones(fake, pool):
 def test_destroy_promotes_clone_of_newest_cloned_snapshot(fake, pool):
     listing = f"{POOL}/v@a\t{POOL}/c1\n{POOL}/v@b\t-\n{POOL}/v@c\t{POOL}/c2,{POOL}/c3\n"
     fake.sequence(["zfs", "list", "-Hp", "-o", "name,clones"], [listing, ""])
+    busy = (1, "", "cannot destroy 'x': volume has dependent clones\nuse '-R' to destroy")
+    fake.sequence(["zfs", "destroy"], [busy, ""])
     pool.destroy_volume("v")
     assert fake.commands("promote") == [["zfs", "promote", f"{POOL}/c2"]]
-    assert fake.commands("destroy") == [["zfs", "destroy", "-r", f"{POOL}/v"]]
+    assert fake.commands("destroy") == [["zfs", "destroy", "-r", f"{POOL}/v"]] * 2
 
 
 @pytest.fixture
@@ -122,8 +132,6 @@ def piped(monkeypatch):
 
 def test_copy_plan(fake, pool, piped):
     fake.on(["zfs", "get"], "volblocksize\t16384\nrefreservation\t105000000\n")
-    fake.present(f"{POOL}/src@targetd.copy-t1")
-    fake.missing(f"{POOL}/dst")
     pool.copy_volume("src", "dst", 200_000_000)
     tmp = f"{POOL}/targetd.tmp-t1"
     assert piped == [
@@ -146,7 +154,6 @@ def test_copy_plan(fake, pool, piped):
 
 def test_copy_of_sparse_volume_stays_sparse(fake, pool, piped):
     fake.on(["zfs", "get"], "volblocksize\t8192\nrefreservation\t0\n")
-    fake.missing(f"{POOL}/dst")
     pool.copy_volume("src", "dst", None)
     assert fake.commands("set") == []
 
@@ -159,7 +166,6 @@ def test_copy_failure_leaves_nothing(fake, pool, monkeypatch):
 
     monkeypatch.setattr(transfer, "pipe", boom)
     fake.on(["zfs", "get"], "volblocksize\t8192\nrefreservation\t0\n")
-    fake.on(["zfs", "list"], "x\n")  # both the temporary and the snapshot "exist"
     with pytest.raises(TargetdError):
         pool.copy_volume("src", "dst", None)
     assert fake.commands("destroy") == [
@@ -171,9 +177,13 @@ def test_copy_failure_leaves_nothing(fake, pool, monkeypatch):
 
 def test_copy_into_a_name_taken_meanwhile_is_50(fake, pool, piped):
     fake.on(["zfs", "get"], "volblocksize\t8192\nrefreservation\t0\n")
-    fake.on(["zfs", "list"], "x\n")  # dst appeared during the transfer
+    # dst appeared during the transfer
+    fake.on(["zfs", "rename"], rc=1, stderr="cannot rename to 'p/dst': dataset already exists")
     with pytest.raises(TargetdError) as e:
         pool.copy_volume("src", "dst", None)
     assert e.value.code == -50
     assert ["zfs", "destroy", "-r", f"{POOL}/targetd.tmp-t1"] in fake.calls
-    assert fake.commands("rename") == []
+    assert fake.commands("destroy")[-2:] == [
+        ["zfs", "destroy", "-r", f"{POOL}/targetd.tmp-t1"],
+        ["zfs", "destroy", f"{POOL}/src@targetd.copy-t1"],
+    ]
