@@ -227,3 +227,25 @@ def test_tls_with_the_ca_and_without(run_cli: Any, tls_daemon: Any) -> None:
     assert "not trusted" in cp.stderr and "TARGETD_CA" in cp.stderr
     cp = run_cli("--insecure", "pool", "list", env={"TARGETD_URL": tls_daemon.url})
     assert cp.returncode == 0, cp.stderr
+
+
+def test_credentials_from_the_config_file(run_cli: Any, daemon: Any, tmp_path: Any) -> None:
+    import os
+
+    xdg = tmp_path / "xdg"  # run_cli's XDG_CONFIG_HOME
+    xdg.mkdir(exist_ok=True)
+    (xdg / "pw").write_text(daemon.password + "\n")
+    os.chmod(xdg / "pw", 0o600)
+    cfg = xdg / "targetctl.toml"
+    cfg.write_text(f'url = "{daemon.url}"\nuser = "{daemon.user}"\npassword_file = "pw"\n')
+    no_env = {"TARGETD_URL": "", "TARGETD_USER": "", "TARGETD_PASSWORD": ""}
+    cp = run_cli("pool", "list", "--json", env=no_env)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stderr == ""
+    # a password in a file others can read: works, with a warning
+    cfg.write_text(f'url = "{daemon.url}"\npassword = "{daemon.password}"\n')
+    os.chmod(cfg, 0o644)
+    cp = run_cli("pool", "list", env=no_env)
+    assert cp.returncode == 0, cp.stderr
+    assert "warning" in cp.stderr and "chmod 600" in cp.stderr
+    assert daemon.password not in cp.stderr
