@@ -7,6 +7,7 @@ workers and the administrator change LVM behind our back.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import structlog
@@ -27,6 +28,14 @@ from .names import check_lv_name
 from .report import COPYING_TAG, Lv, is_thin_volume, is_vg_volume, thin_pool_free
 
 log = structlog.get_logger("targetd.lvm")
+
+SECTOR = 512
+
+
+def size_arg(size: int) -> str:
+    """A byte size for lvcreate/lvextend: LVM takes only whole 512-byte sectors in
+    ``b`` units, so round up (LVM rounds up to whole extents anyway)."""
+    return f"{-(-size // SECTOR) * SECTOR}b"
 
 
 class LvmPool(BlockPool):
@@ -60,13 +69,18 @@ class LvmPool(BlockPool):
         return [Volume(lv.name, lv.size, lv.uuid) for lv in lvs(self.vg) if self.owns(lv)]
 
     def device_path(self, name: str) -> str:
-        return f"/dev/{self.vg}/{name}"
+        """``/dev/VG/LV``, activating the LV first if it has no device node (a thin
+        snapshot made with the activation-skip flag, an LV left inactive at boot)."""
+        path = f"/dev/{self.vg}/{name}"
+        if not os.path.exists(path):
+            lvm("lvchange", "-a", "y", "-K", self._lv_ref(name))
+        return path
 
     def destroy_volume(self, name: str) -> None:
         lvm("lvremove", "-f", self._lv_ref(name))
 
     def resize_volume(self, name: str, size: int) -> None:
-        lvm("lvextend", "-L", f"{size}b", self._lv_ref(name))
+        lvm("lvextend", "-L", size_arg(size), self._lv_ref(name))
 
     def _check_new(self, name: str, size: int | None) -> None:
         """LVM's own rules for a new volume, checked before any tool runs."""
@@ -138,10 +152,11 @@ class VgPool(LvmPool):
 
     def _create_filled(self, name: str, size: int, fill: Callable[[str], None]) -> None:
         """Create a hidden LV, fill it outside the storage lock, then reveal it."""
-        self._lvcreate(name, "-L", f"{size}b", "--addtag", COPYING_TAG, self.vg)
+        self._lvcreate(name, "-L", size_arg(size), "--addtag", COPYING_TAG, self.vg)
         try:
+            path = self.device_path(name)
             with self.core.lock.released():
-                fill(self.device_path(name))
+                fill(path)
             lvm("lvchange", "--deltag", COPYING_TAG, self._lv_ref(name))
         except TargetdError as exc:
             raise self._remove_after_failure(name, exc) from None
@@ -152,7 +167,7 @@ class VgPool(LvmPool):
     def create_volume(self, name: str, size: int) -> None:
         self._check_new(name, size)
         if not self.zero_new:
-            self._lvcreate(name, "-L", f"{size}b", self.vg)
+            self._lvcreate(name, "-L", size_arg(size), self.vg)
             return
         self._create_filled(name, size, blockcopy.zero_device)
 
@@ -207,7 +222,7 @@ class ThinPool(LvmPool):
 
     def create_volume(self, name: str, size: int) -> None:
         self._check_new(name, size)
-        self._lvcreate(name, "-V", f"{size}b", "--thinpool", self._lv_ref(self.lv))
+        self._lvcreate(name, "-V", size_arg(size), "--thinpool", self._lv_ref(self.lv))
 
     def copy_volume(self, src: str, dst: str, size: int | None) -> None:
         """A thin snapshot, made an ordinary thin LV: no activation-skip flag, active."""

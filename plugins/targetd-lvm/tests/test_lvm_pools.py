@@ -87,7 +87,7 @@ def test_listing_is_one_lvs_call(fake, core):
 
 def test_thin_create_plan(fake, core):
     pools_mod.ThinPool("vg/tp", "vg", "tp", core).create_volume("new", 1000)
-    assert fake.calls == [("lvcreate", "-y", "-n", "new", "-V", "1000b", "--thinpool", "vg/tp")]
+    assert fake.calls == [("lvcreate", "-y", "-n", "new", "-V", "1024b", "--thinpool", "vg/tp")]
 
 
 def test_bad_lvm_names_and_sizes_are_refused_before_any_tool(fake, core):
@@ -206,7 +206,7 @@ def test_thick_create_zeroes_unless_told_not_to(fake, core, monkeypatch):
     assert zeroed == ["/dev/vg/z"] and fake.lvs["z"].tags == frozenset()
     pools_mod.VgPool("vg", "vg", core, zero_new=False).create_volume("nz", 100)
     assert zeroed == ["/dev/vg/z"]
-    assert fake.calls[-1] == ("lvcreate", "-y", "-n", "nz", "-L", "100b", "vg")
+    assert fake.calls[-1] == ("lvcreate", "-y", "-n", "nz", "-L", "512b", "vg")
 
 
 def test_info(fake, core, monkeypatch):
@@ -216,3 +216,10 @@ def test_info(fake, core, monkeypatch):
                                          metadata_percent=50.0)  # fmt: skip
     info = pools_mod.ThinPool("vg/tp", "vg", "tp", core).info()
     assert (info.size, info.free_size, info.uuid) == (1000, 500, "uuid-tp")
+
+
+def test_sizes_are_rounded_up_to_whole_sectors(fake, core):
+    assert pools_mod.size_arg(512) == "512b"
+    assert pools_mod.size_arg(10 * 2**20 + 1) == f"{10 * 2**20 + 512}b"
+    pools_mod.ThinPool("vg/tp", "vg", "tp", core).create_volume("odd", 1000)
+    assert fake.calls[-1][5] == "1024b"
