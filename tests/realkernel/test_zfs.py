@@ -354,3 +354,51 @@ def test_zvol_export_through_lio(rpc, guest_exec, cleanup):
     finally:
         rpc("export_destroy", pool=BLOCK, vol=a, initiator_wwn=iqn)
     rpc("vol_destroy", pool=BLOCK, name=a)
+
+
+def test_copy_steps_out_of_the_lock_and_hides_its_temporary(
+    rpc, appliance_env, guest_exec, cleanup
+):
+    """A long vol_copy lets other calls run meanwhile, and they never see the partial copy."""
+    import threading
+    import time
+
+    from tests.realkernel.client import RPCClient
+
+    a, b = unique("ztm"), unique("ztn")
+    cleanup += [f"{BLOCK}/{a}", f"{BLOCK}/{b}"]
+    rpc("vol_create", pool=BLOCK, name=a, size=128 * MiB)
+    dev = wait_block_device(guest_exec, f"/dev/zvol/{BLOCK}/{a}")
+    guest_exec(f"dd if=/dev/urandom of={dev} bs=1M count=32 conv=fsync status=none")
+    other = RPCClient(
+        appliance_env["TARGETD_URL"],
+        appliance_env["TARGETD_USER"],
+        appliance_env["TARGETD_PASSWORD"],
+        appliance_env["TARGETD_CA"],
+    )
+    done, seen = threading.Event(), []
+
+    def lister():
+        while not done.is_set():
+            t0 = time.monotonic()
+            names = [v["name"] for v in other.call("vol_list", pool=BLOCK)]
+            seen.append((t0, time.monotonic(), names))
+
+    t = threading.Thread(target=lister)
+    start = time.monotonic()
+    t.start()
+    try:
+        rpc("vol_copy", pool=BLOCK, vol_orig=a, vol_new=b)
+    finally:
+        end = time.monotonic()
+        done.set()
+        t.join()
+        other.close()
+    inside = [names for t0, t1, names in seen if t0 > start and t1 < end]
+    assert inside, f"no vol_list completed during a {end - start:.1f} s copy"
+    assert all(b not in names and a in names for names in inside), inside
+    assert read_sha(guest_exec, dev, 31) == read_sha(
+        guest_exec, wait_block_device(guest_exec, f"/dev/zvol/{BLOCK}/{b}"), 31
+    )
+    rpc("vol_destroy", pool=BLOCK, name=a)
+    rpc("vol_destroy", pool=BLOCK, name=b)
