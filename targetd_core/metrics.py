@@ -91,22 +91,20 @@ class _StorageCollector:
         )
         errors = GaugeMetricFamily("targetd_scrape_errors", "Pools that could not be read")
         failed = 0
-        for name, pool in self.core.block_pools.items():
+        pools: list[tuple[str, Any, GaugeMetricFamily]] = [
+            *(("block", p, vols) for p in self.core.block_pools.values()),
+            *(("fs", p, fss) for p in self.core.fs_pools.values()),
+        ]
+        for kind, pool, count in pools:
             try:
                 info = pool.info()
-                size.add_metric([name, "block"], info.size)
-                free.add_metric([name, "block"], info.free_size)
-                vols.add_metric([name], len(pool.list_volumes()))
+                items = pool.list_volumes() if kind == "block" else pool.list_filesystems()
             except Exception:
                 failed += 1
-        for name, fpool in self.core.fs_pools.items():
-            try:
-                info = fpool.info()
-                size.add_metric([name, "fs"], info.size)
-                free.add_metric([name, "fs"], info.free_size)
-                fss.add_metric([name], len(fpool.list_filesystems()))
-            except Exception:
-                failed += 1
+                continue
+            size.add_metric([pool.name, kind], info.size)
+            free.add_metric([pool.name, kind], info.free_size)
+            count.add_metric([pool.name], len(items))
         for handler in self.core.export_handlers:
             try:
                 count = handler.export_count()

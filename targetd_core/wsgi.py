@@ -37,6 +37,15 @@ def _plain(
     return [body]
 
 
+def _busy(start_response: StartResponse) -> Iterable[bytes]:
+    return _plain(
+        start_response,
+        "503 Service Unavailable",
+        "a failed login from this address is being delayed; retry later",
+        [("Retry-After", "1")],
+    )
+
+
 class TargetdApp:
     def __init__(
         self, dispatcher: Dispatcher, auth: Authenticator, metrics: Metrics | None = None
@@ -62,21 +71,11 @@ class TargetdApp:
         if verdict is Verdict.MALFORMED:
             return _plain(start_response, "400 Bad Request", "malformed Authorization header")
         if self.auth.being_delayed(client):
-            return _plain(
-                start_response,
-                "503 Service Unavailable",
-                "a failed login from this address is being delayed; retry later",
-                [("Retry-After", "1")],
-            )
+            return _busy(start_response)
         if verdict is Verdict.WRONG:
             with self.auth.tarpit(client) as delayed:
                 if not delayed:
-                    return _plain(
-                        start_response,
-                        "503 Service Unavailable",
-                        "a failed login from this address is being delayed",
-                        [("Retry-After", "1")],
-                    )
+                    return _busy(start_response)
             log.warning("login failed", client=client, user=user)
             if self.metrics is not None:
                 self.metrics.login_failed()
