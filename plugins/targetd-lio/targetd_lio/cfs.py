@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,9 @@ from .naming import hba_candidates, is_targetd_hba
 
 CONFIGFS_TARGET = Path("/sys/kernel/config/target")
 TPG_TAG = 1
+#: Name of the symlinks targetd makes in LUN and mapped-LUN directories (rtslib makes random
+#: ones): a known name is read with one readlink() instead of a directory listing.
+ALIAS = "targetd"
 
 
 @dataclass
@@ -120,6 +122,10 @@ def _number(name: str, prefix: str) -> int | None:
 def _link_in(directory: str) -> str | None:
     """The target of the (only) symlink in a LUN or mapped-LUN directory."""
     try:
+        return os.readlink(os.path.join(directory, ALIAS))
+    except OSError:
+        pass  # made by someone else (rtslib/targetcli): look for it
+    try:
         with os.scandir(directory) as it:
             for entry in it:
                 if entry.is_symlink():
@@ -142,8 +148,9 @@ class Configfs:
     def tpg_exists(self) -> bool:
         return self.tpg.is_dir()
 
-    def read(self) -> TpgView:
-        """The TPG's LUNs and ACLs, in one pass. Empty if the TPG does not exist."""
+    def read(self, acls: bool = True, tags: bool = True) -> TpgView:
+        """The TPG's LUNs and (unless ``acls`` is false) its ACLs with their mapped LUNs
+        and (unless ``tags`` is false) their tags, in one pass. Empty if there is no TPG."""
         view = TpgView()
         lun_dir = str(self.tpg / "lun")
         try:
@@ -159,6 +166,8 @@ class Configfs:
                 continue
             so_path, name = os.path.split(link.rstrip("/"))
             view.luns[n] = TpgLun(n, os.path.basename(so_path), name)
+        if not acls:
+            return view
         try:
             acl_entries = list(os.scandir(str(self.tpg / "acls")))
         except FileNotFoundError:
@@ -169,7 +178,8 @@ class Configfs:
             acl = Acl(entry.name, None)
             try:
                 names = os.listdir(entry.path)
-                acl.tag = _read(Path(entry.path) / "tag") or None
+                if tags:
+                    acl.tag = _read(Path(entry.path) / "tag") or None
             except FileNotFoundError:
                 continue  # removed meanwhile
             for name in names:
@@ -215,6 +225,12 @@ class Configfs:
             return _read(self.tpg / "acls" / wwn / "tag") or None
         except FileNotFoundError:
             return None
+
+    def read_acl(self, wwn: str) -> Acl | None:
+        """One ACL (tag and mapped LUNs), or None."""
+        if not self.acl_exists(wwn):
+            return None
+        return Acl(wwn, self.acl_tag(wwn), self.acl_mapped(wwn))
 
     def acl_mapped(self, wwn: str) -> dict[int, int]:
         """One ACL's mapped LUNs (mapped LUN -> TPG LUN)."""
@@ -296,7 +312,7 @@ class Configfs:
         except OSError as exc:
             raise lio_error(f"create TPG LUN {number}", exc) from None
         try:
-            os.symlink(self.core / hba / name, path / secrets.token_hex(5))
+            os.symlink(self.core / hba / name, path / ALIAS)
         except OSError as exc:
             self.delete_lun(number, quiet=True)
             raise lio_error(f"attach backstore {name} to TPG LUN {number}", exc) from None
@@ -335,7 +351,7 @@ class Configfs:
         except OSError as exc:
             raise lio_error(f"create LUN {mapped} for {wwn}", exc) from None
         try:
-            os.symlink(self.tpg / "lun" / f"lun_{tpg_lun}", path / secrets.token_hex(5))
+            os.symlink(self.tpg / "lun" / f"lun_{tpg_lun}", path / ALIAS)
         except OSError as exc:
             self.delete_mapped_lun(wwn, mapped, quiet=True)
             raise lio_error(f"map TPG LUN {tpg_lun} to LUN {mapped} of {wwn}", exc) from None

@@ -192,7 +192,7 @@ class LioExports(ExportHandler):
         hba = self.cfs.find_backstore(name)
         if hba is None:
             return False
-        view = self.cfs.read()
+        view = self.cfs.read(tags=False)
         lun = view.lun_for(name)
         if lun is not None and view.users_of(lun.number):
             return True
@@ -204,7 +204,7 @@ class LioExports(ExportHandler):
 
     # -- exports ---------------------------------------------------------------------------
     def export_list(self) -> list[dict[str, Any]]:
-        view = self.cfs.read()
+        view = self.cfs.read(tags=False)
         info: dict[int, tuple[str, str, int, str] | None] = {}
         out = []
         for acl in sorted(view.acls.values(), key=lambda a: a.wwn):
@@ -235,13 +235,16 @@ class LioExports(ExportHandler):
 
     def export_create(self, pool: str, vol: str, initiator_wwn: str, lun: int) -> None:
         wwn = naming.normalize_initiator(initiator_wwn)
-        p, v = self._volume(pool, vol)
-        self._ready()
-        view = self.cfs.read()
+        p = self.core.block_pool(pool)
         name = naming.backstore_name(p.name, vol)
-        acl = view.acls.get(wwn)
+        # only the TPG's LUNs and this initiator's ACL are needed: no scan of other ACLs
+        view = self.cfs.read(acls=False)
         existing = view.lun_for(name)
+        # an exported volume exists (vol_destroy refuses it): no storage tool call then
+        v = None if existing is not None else self._volume(pool, vol)[1]
+        acl = self.cfs.read_acl(wwn)
         if acl is not None:
+            view.acls[wwn] = acl
             if acl.tag:
                 raise TargetdError(
                     E.INITIATOR_IN_USE,
@@ -269,7 +272,12 @@ class LioExports(ExportHandler):
         doc = self.state.load()
 
         def body(undo: Undo) -> None:
-            tpg_lun = self._ensure_lun(view, name, p, v, undo)
+            self._ready()
+            if existing is not None:
+                tpg_lun = existing.number
+            else:
+                assert v is not None
+                tpg_lun = self._ensure_lun(view, name, p, v, undo)
             if wwn not in view.acls:
                 self._new_acl(view, wwn, None, doc["auth"], undo)
             self._map(view, wwn, lun, tpg_lun, undo)
@@ -280,8 +288,10 @@ class LioExports(ExportHandler):
         wwn = naming.normalize_initiator(initiator_wwn)
         p = self.core.block_pool(pool)
         name = naming.backstore_name(p.name, vol)
-        view = self.cfs.read()
+        view = self.cfs.read(tags=False)
         acl = view.acls.get(wwn)
+        if acl is not None:
+            acl.tag = self.cfs.acl_tag(wwn)
         lun = view.lun_for(name)
         maps = [m for m, t in acl.mapped.items() if t == lun.number] if acl and lun else []
         if not maps:

@@ -146,7 +146,8 @@ def test_listing_asks_no_storage_tool(env) -> None:
         svc.export_create(POOL, "v1", f"iqn.1994-05.com.example:h{i}", 0)
     for p in pools:
         p.list_calls = p.get_calls = 0
-    assert len(svc.export_list()) == 20
+    svc.export_create(POOL, "v1", I1, 0)  # already exported volume: no tool call at all
+    assert len(svc.export_list()) == 21
     assert all(p.list_calls == 0 and p.get_calls == 0 for p in pools)
 
 
