@@ -53,8 +53,9 @@ class RPCClient:
                 if r.getheader("Connection", "").lower() == "close":
                     self.close()
                 return r.status, r.headers, data
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # a kept-alive connection that the server had closed: retry once, fresh
+            except (http.client.RemoteDisconnected, ConnectionError, ssl.SSLEOFError):
+                # a kept-alive connection that the server had closed (or the appliance rebooted
+                # since): the request never reached it; retry once on a fresh connection
                 self.close()
                 if not reused or attempt:
                     raise
