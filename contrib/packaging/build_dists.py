@@ -42,12 +42,11 @@ def _ignore(src: str, names: list[str]) -> set[str]:
 
 def make_build_env(venv: Path, python: str = sys.executable) -> str:
     """A virtual environment with the build tools; returns its interpreter."""
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    # No pip inside (ensurepip costs seconds): the caller's pip installs into it.
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = str(venv / "bin" / "python")
-    subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-U", *BUILD_TOOLS],
-        check=True,
-    )
+    pip = [python, "-m", "pip", "--python", py, "--disable-pip-version-check"]
+    subprocess.run([*pip, "install", "-q", "-U", *BUILD_TOOLS], check=True)
     return py
 
 

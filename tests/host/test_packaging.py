@@ -9,6 +9,7 @@ from PyPI, ours only from the wheels just built); ``targetd`` is then run from t
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import email.parser
 import http.client
 import json
@@ -112,29 +113,32 @@ def build_python(work: Path) -> str:
 
 @pytest.fixture(scope="module")
 def built(work: Path, build_python: str) -> dict[str, Built]:
-    out = {}
-    for d in DISTS:
+    def one(d: Dist) -> Built:
         b = Built(d)
         try:
             b.sdist, b.wheel, _ = build(d, work / "dist", build_python)
         except BuildError as exc:
             b.error = str(exc)
-        out[d.name] = b
-    return out
+        return b
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        return {b.dist.name: b for b in pool.map(one, DISTS)}
 
 
 @pytest.fixture(scope="module")
 def venv(work: Path, built: dict[str, Built]) -> Path:
     """A clean venv with every wheel that built, and their third-party dependencies."""
     venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     pip = [
-        str(venv / "bin" / "python"),
+        sys.executable,
         "-m",
         "pip",
+        "--python",
+        str(venv / "bin" / "python"),
+        "--disable-pip-version-check",
         "install",
         "-q",
-        "--disable-pip-version-check",
     ]
     wheels = [b for b in built.values() if b.wheel is not None]
     third_party = sorted(
