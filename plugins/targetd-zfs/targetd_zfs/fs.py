@@ -13,6 +13,7 @@ from targetd_core.plugin import (
     Snapshot,
     TargetdError,
 )
+from targetd_core.tools import tool_error
 
 from . import zfs as Z
 from .transfer import copy_dataset, destroy_with_dependents
@@ -30,6 +31,9 @@ class ZfsFsPool(FsPool):
         self.core = core
         self.dataset = dataset
         self.mount_point = mount_point
+        #: Do children inherit their mount point? Decided once, at start-up: it depends on
+        #: how the administrator mounts the pool, which the configuration relies on too.
+        self._inherits: bool | None = None
 
     def _ds(self, name: str) -> str:
         return f"{self.dataset}/{name}"
@@ -43,6 +47,7 @@ class ZfsFsPool(FsPool):
             raise ConfigError(
                 CONFIG_KEY, f"{self.name!r} is mounted from {self.dataset!r}, not a ZFS dataset"
             )
+        self._mount_options("x")
 
     def info(self) -> PoolInfo:
         (row,) = Z.list_rows(("used", "available", "guid"), self.dataset)
@@ -76,7 +81,10 @@ class ZfsFsPool(FsPool):
     def _mount_options(self, name: str) -> list[str]:
         """Children inherit their mount point when the pool's dataset is mounted by its
         own ``mountpoint`` property; under a legacy mount they get an explicit one."""
-        if Z.get(self.dataset, ("mountpoint",))["mountpoint"] == self.mount_point:
+        if self._inherits is None:
+            mountpoint = Z.get(self.dataset, ("mountpoint",))["mountpoint"]
+            self._inherits = mountpoint == self.mount_point
+        if self._inherits:
             return []
         return ["-o", f"mountpoint={os.path.join(self.mount_point, name)}"]
 
@@ -97,17 +105,16 @@ class ZfsFsPool(FsPool):
         def prepare(tmp: str) -> None:
             # A writable copy keeps the origin's limit (never below what it holds: an
             # old snapshot may predate a smaller quota).
-            if quota:
+            if quota and Z.run([Z.ZFS, "set", f"refquota={quota}", tmp], check=False).returncode:
                 referenced = Z.to_int(Z.get(tmp, ("referenced",))["referenced"])
                 Z.zfs("set", f"refquota={max(quota, referenced)}", tmp)
 
         def finish(dest: str) -> None:
-            try:
-                if Z.get(dest, ("mounted",))["mounted"] != "yes":
-                    Z.zfs("mount", dest)
-            except TargetdError:
+            argv = [Z.ZFS, "mount", dest]
+            proc = Z.run(argv, check=False)
+            if proc.returncode != 0 and "already mounted" not in proc.stderr:
                 destroy_with_dependents(dest)
-                raise
+                raise tool_error(argv, proc)
 
         copy_dataset(
             self.core,

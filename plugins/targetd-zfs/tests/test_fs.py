@@ -102,7 +102,7 @@ def test_clone_from_snapshot_keeps_it_and_quota(fake, pool, piped):
     fake.on(["zfs", "get", "-Hp", "-o", "property,value", "mountpoint"], f"mountpoint\t{MNT}\n")
     fake.on(["zfs", "get", "-Hp", "-o", "property,value", "refquota"], "refquota\t1048576\n")
     fake.on(["zfs", "get", "-Hp", "-o", "property,value", "referenced"], "referenced\t2097152\n")
-    fake.on(["zfs", "get", "-Hp", "-o", "property,value", "mounted"], "mounted\tno\n")
+    fake.on(["zfs", "set", "refquota=1048576"], rc=1, stderr="size is less than current used")
     pool.clone_fs(fs(), "c", Snapshot("s1", "9", 0))
     tmp = f"{DS}/targetd.tmp-t1"
     assert piped == [
@@ -111,6 +111,7 @@ def test_clone_from_snapshot_keeps_it_and_quota(fake, pool, piped):
     changing = [c for c in fake.calls if c[1] not in ("list", "get")]
     assert changing == [
         ["zfs", "destroy", f"{tmp}@s1"],
+        ["zfs", "set", "refquota=1048576", tmp],
         ["zfs", "set", "refquota=2097152", tmp],
         ["zfs", "rename", tmp, f"{DS}/c"],
         ["zfs", "mount", f"{DS}/c"],
@@ -120,11 +121,23 @@ def test_clone_from_snapshot_keeps_it_and_quota(fake, pool, piped):
 def test_clone_of_live_fs_uses_and_drops_a_temporary_snapshot(fake, pool, piped):
     fake.on(["zfs", "get", "-Hp", "-o", "property,value", "mountpoint"], f"mountpoint\t{MNT}\n")
     fake.on(["zfs", "get", "-Hp", "-o", "property,value", "refquota"], "refquota\t0\n")
-    fake.on(["zfs", "get", "-Hp", "-o", "property,value", "mounted"], "mounted\tyes\n")
+    fake.on(["zfs", "mount"], rc=1, stderr="cannot mount 'x': filesystem already mounted")
     pool.clone_fs(fs(), "c", None)
     assert fake.commands("snapshot") == [["zfs", "snapshot", f"{DS}/a@targetd.copy-t1"]]
     assert fake.commands("destroy") == [
         ["zfs", "destroy", f"{DS}/targetd.tmp-t1@targetd.copy-t1"],
         ["zfs", "destroy", f"{DS}/a@targetd.copy-t1"],
     ]
-    assert fake.commands("mount") == []
+    assert len(fake.commands("mount")) == 1  # already mounted by the rename: fine
+
+
+def test_clone_mount_failure_destroys_the_clone(fake, pool, piped):
+    from targetd_core.plugin import TargetdError
+
+    fake.on(["zfs", "get", "-Hp", "-o", "property,value", "mountpoint"], f"mountpoint\t{MNT}\n")
+    fake.on(["zfs", "get", "-Hp", "-o", "property,value", "refquota"], "refquota\t0\n")
+    fake.on(["zfs", "mount"], rc=1, stderr="cannot mount: mountpoint is not empty")
+    with pytest.raises(TargetdError) as e:
+        pool.clone_fs(fs(), "c", None)
+    assert "not empty" in e.value.message
+    assert ["zfs", "destroy", "-r", f"{DS}/c"] in fake.calls

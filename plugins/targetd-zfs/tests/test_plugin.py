@@ -20,6 +20,7 @@ def config(tmp_path, **kw):
 
 def test_fs_pools_takes_only_zfs_mounts(fake, mounts, tmp_path):
     fake.on(["zfs", "list"], "zfs-targetd/fs\tfilesystem\n")
+    fake.on(["zfs", "get"], "mountpoint\t/zfs-targetd/fs\n")
     with pytest.raises(StartupError) as e:
         build_core(raw=config(tmp_path, fs_pools=["/zfs-targetd/fs/", "/mnt/nothing"]), env={})
     # the unmounted entry is left to the core, which names it; ours is taken
