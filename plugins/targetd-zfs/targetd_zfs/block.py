@@ -16,7 +16,7 @@ from targetd_core.plugin import (
 
 from . import devices
 from . import zfs as Z
-from .transfer import copy_dataset, destroy_with_dependents
+from .transfer import copy_dataset, destroy_with_dependents, report_leftovers
 
 log = structlog.get_logger("targetd.zfs")
 
@@ -58,6 +58,7 @@ class ZfsBlockPool(BlockPool):
                 f"{self.dataset!r} is a ZFS {row['type']}, not a file system dataset "
                 "that can hold zvols",
             )
+        report_leftovers(self.dataset)
 
     def info(self) -> PoolInfo:
         (row,) = Z.list_rows(("used", "available", "guid"), self.dataset)

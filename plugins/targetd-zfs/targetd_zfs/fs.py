@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from targetd_core.plugin import (
+    Code,
     ConfigError,
     Core,
     FileSystem,
@@ -16,7 +17,7 @@ from targetd_core.plugin import (
 from targetd_core.tools import tool_error
 
 from . import zfs as Z
-from .transfer import copy_dataset, destroy_with_dependents
+from .transfer import copy_dataset, destroy_with_dependents, report_leftovers
 
 CONFIG_KEY = "fs_pools"
 FS_FIELDS = ("name", "guid", "used", "available", "refquota", "mountpoint")
@@ -48,6 +49,7 @@ class ZfsFsPool(FsPool):
                 CONFIG_KEY, f"{self.name!r} is mounted from {self.dataset!r}, not a ZFS dataset"
             )
         self._mount_options("x")
+        report_leftovers(self.dataset)
 
     def info(self) -> PoolInfo:
         (row,) = Z.list_rows(("used", "available", "guid"), self.dataset)
@@ -124,6 +126,7 @@ class ZfsFsPool(FsPool):
             recv_options=opts,
             prepare=prepare,
             finish=finish,
+            conflict=Code.FS_CLONE_EXISTS,
         )
 
     def list_snapshots(self, fs: FileSystem) -> list[Snapshot]:

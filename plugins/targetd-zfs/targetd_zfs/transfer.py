@@ -80,6 +80,7 @@ def copy_dataset(
     recv_options: Sequence[str] = (),
     prepare: Callable[[str], None] | None = None,
     finish: Callable[[str], None] | None = None,
+    conflict: Code = Code.NAME_CONFLICT,
 ) -> None:
     """Make ``dest`` an independent copy of ``source`` (of its ``snapshot`` if given,
     else of its current contents through a temporary snapshot).
@@ -88,8 +89,8 @@ def copy_dataset(
     listings), so the storage lock is released during the transfer; ``prepare(tmp)``
     then adjusts the received dataset (size, reservation), it is renamed to ``dest`` and
     ``finish(dest)`` runs (mount, device). The snapshots the copy needed are destroyed
-    on both sides; on failure the temporary dataset is destroyed too. -50 if ``dest``
-    was created by someone else meanwhile.
+    on both sides; on failure the temporary dataset is destroyed too. ``conflict``
+    (-50 for volumes, -51 for fs clones) if ``dest`` was created by another call meanwhile.
     """
     parent = dest.rpartition("/")[0]
     t = Z.tag()
@@ -112,7 +113,7 @@ def copy_dataset(
             if proc.returncode != 0:
                 if "exists" in proc.stderr:
                     raise TargetdError(
-                        Code.NAME_CONFLICT, f"{dest!r} was created by another call during the copy"
+                        conflict, f"{dest!r} was created by another call during the copy"
                     )
                 raise tool_error(argv, proc)
         except BaseException:
@@ -159,3 +160,19 @@ def destroy_with_dependents(dataset: str) -> None:
         log.info("promoting a clone before destroying its origin", clone=clone, origin=dataset)
         Z.zfs("promote", clone)
     Z.zfs("destroy", "-r", dataset)
+
+
+def report_leftovers(parent: str) -> None:
+    """Log the temporaries of copies interrupted by a crash (never destroyed
+    automatically: another daemon process may be copying right now)."""
+    rows = Z.list_rows(("name",), "-t", "all", "-r", "-d", "2", parent)
+    names = [
+        r["name"]
+        for r in rows
+        if Z.TMP_DATASET_PREFIX in r["name"] or "@" + Z.TMP_SNAPSHOT_PREFIX in r["name"]
+    ]
+    if names:
+        log.warning(
+            "temporaries of interrupted copies found; destroy them once no copy is running",
+            names=names,
+        )

@@ -35,7 +35,7 @@ def test_check_refuses_a_zvol(fake, pool):
 
 
 def test_check_ok(fake, pool):
-    fake.on(["zfs", "list"], f"{POOL}\tfilesystem\n")
+    fake.on(["zfs", "list", "-Hp", "-o", "name,type"], f"{POOL}\tfilesystem\n")
     pool.check()
 
 
@@ -187,3 +187,24 @@ def test_copy_into_a_name_taken_meanwhile_is_50(fake, pool, piped):
         ["zfs", "destroy", "-r", f"{POOL}/targetd.tmp-t1"],
         ["zfs", "destroy", f"{POOL}/src@targetd.copy-t1"],
     ]
+
+
+def test_check_reports_leftovers_without_destroying_them(fake, pool, monkeypatch):
+    logged = []
+
+    class Log:
+        def warning(self, event, **kw):
+            logged.append((event, kw))
+
+    monkeypatch.setattr(transfer, "log", Log())
+    fake.on(["zfs", "list", "-Hp", "-o", "name,type"], f"{POOL}\tfilesystem\n")
+    fake.on(
+        ["zfs", "list", "-Hp", "-o", "name"],
+        f"{POOL}\n{POOL}/v\n{POOL}/targetd.tmp-1a\n{POOL}/v@targetd.copy-2b\n{POOL}/v@mine\n",
+    )
+    pool.check()
+    assert logged and logged[0][1]["names"] == [
+        f"{POOL}/targetd.tmp-1a",
+        f"{POOL}/v@targetd.copy-2b",
+    ]
+    assert fake.commands("destroy") == []

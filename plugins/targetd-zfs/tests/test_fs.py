@@ -141,3 +141,14 @@ def test_clone_mount_failure_destroys_the_clone(fake, pool, piped):
         pool.clone_fs(fs(), "c", None)
     assert "not empty" in e.value.message
     assert ["zfs", "destroy", "-r", f"{DS}/c"] in fake.calls
+
+
+def test_clone_into_a_name_taken_meanwhile_is_51(fake, pool, piped):
+    from targetd_core.plugin import TargetdError
+
+    fake.on(["zfs", "get", "-Hp", "-o", "property,value", "mountpoint"], f"mountpoint\t{MNT}\n")
+    fake.on(["zfs", "get", "-Hp", "-o", "property,value", "refquota"], "refquota\t0\n")
+    fake.on(["zfs", "rename"], rc=1, stderr="cannot rename to 'x': dataset already exists")
+    with pytest.raises(TargetdError) as e:
+        pool.clone_fs(fs(), "c", None)
+    assert e.value.code == -51

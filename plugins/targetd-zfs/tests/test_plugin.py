@@ -19,7 +19,7 @@ def config(tmp_path, **kw):
 
 
 def test_fs_pools_takes_only_zfs_mounts(fake, mounts, tmp_path):
-    fake.on(["zfs", "list"], "zfs-targetd/fs\tfilesystem\n")
+    fake.on(["zfs", "list", "-Hp", "-o", "name,type"], "zfs-targetd/fs\tfilesystem\n")
     fake.on(["zfs", "get"], "mountpoint\t/zfs-targetd/fs\n")
     with pytest.raises(StartupError) as e:
         build_core(raw=config(tmp_path, fs_pools=["/zfs-targetd/fs/", "/mnt/nothing"]), env={})
@@ -45,7 +45,7 @@ def test_bad_dataset_name_in_config(tmp_path):
 
 
 def test_enable_copy_is_accepted(fake, tmp_path):
-    fake.on(["zfs", "list"], "tank/v\tfilesystem\n")
+    fake.on(["zfs", "list", "-Hp", "-o", "name,type"], "tank/v\tfilesystem\n")
     core, warnings = build_core(
         raw=config(tmp_path, zfs_block_pools=["tank/v"], zfs_enable_copy=True), env={}
     )
