@@ -13,7 +13,7 @@ import structlog
 from . import __version__, logs
 from .auth import Authenticator
 from .config import DEFAULT_CONFIG_PATH, parse_bind
-from .plugins import ENTRY_POINT_GROUP, StartupError, build_core, discover
+from .plugins import ENTRY_POINT_GROUP, StartupError, build_core, discover, serve_hooks
 from .rpc import Dispatcher
 from .tlscheck import check_tls_files
 from .wsgi import TargetdApp
@@ -151,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from . import metrics
     from .server import TargetdServer, gunicorn_options
+
+    try:
+        serve_hooks(core)
+    except Exception as exc:
+        log.error("start-up failed", error=str(exc))
+        print(f"targetd: cannot start: {exc}", file=sys.stderr)
+        return 1
 
     metrics.prepare(Path(cfg["state_dir"]))
     meter = metrics.Metrics(core)

@@ -8,6 +8,7 @@ volume's device path), to read the configuration, and to step out of the storage
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import Config
 from .errors import Code, TargetdError
@@ -41,6 +42,8 @@ class Core:
         self.plugins: dict[str, PluginInfo] = {}
         #: pool name -> owning plugin name
         self.pool_owner: dict[str, str] = {}
+        #: the plugin manager's hook caller (set once plugins are loaded)
+        self.hook: Any = None
 
     def block_pool(self, name: str) -> BlockPool:
         """The block pool named ``name``, or -110."""

@@ -12,7 +12,9 @@ it binds its socket (so a broken configuration stops the daemon with a clear mes
 1. :func:`targetd_config_options` — the configuration keys the plugin reads;
 2. the configuration is checked against all declared keys;
 3. :func:`targetd_block_pools`, :func:`targetd_fs_pools`, :func:`targetd_export_handlers`
-   and :func:`targetd_rpc_methods`, each given the :class:`~targetd_core.core.Core`.
+   and :func:`targetd_rpc_methods`, each given the :class:`~targetd_core.core.Core`;
+   these must not change anything on the host (``targetd check`` runs them too);
+4. only when the daemon is going to serve: :func:`targetd_serve`.
 
 The objects returned are shared by every request of a worker (and inherited by every
 worker): keep no per-request state in them, and never cache what the storage says
@@ -78,4 +80,16 @@ def targetd_rpc_methods(core: Core) -> Iterable[RpcMethod]:
 
     A method name may be registered by exactly one plugin; a name registered twice
     stops the daemon, naming both plugins. See :func:`targetd_core.plugin.rpc_method`.
+    """
+
+
+@hookspec
+def targetd_serve(core: Core) -> None:
+    """The daemon is about to serve: do what start-up must do to the host.
+
+    Called once, in the main process, after every check passed and before the workers
+    start, holding the storage lock; never for ``targetd check`` or ``targetd plugins``.
+    Restoring saved kernel state (LIO exports after a reboot) or re-applying NFS exports
+    belongs here, not in the hooks that build pools and methods. An exception stops the
+    daemon with the message.
     """

@@ -194,4 +194,11 @@ def build_core(
         infos[plugin].methods.append(method.name)
     if problems:
         raise StartupError(problems, warnings)
+    core.hook = pm.hook
     return core, warnings
+
+
+def serve_hooks(core: Core) -> None:
+    """Run every plugin's ``targetd_serve`` hook (the daemon is about to serve)."""
+    with core.lock.hold(exclusive=True):
+        core.hook.targetd_serve(core=core)
