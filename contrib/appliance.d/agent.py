@@ -31,18 +31,9 @@ import sys
 import termios
 import threading
 
-HDR = struct.Struct("!cI")
+from appliance_proto import frame, recv_frame
+
 TOKEN = b""
-
-
-def recv_exact(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
 
 
 class Conn:
@@ -54,19 +45,12 @@ class Conn:
     def send(self, kind, data=b""):
         try:
             with self.lock:
-                self.sock.sendall(HDR.pack(kind, len(data)) + data)
+                self.sock.sendall(frame(kind, data))
         except OSError:
             self.alive = False
 
     def recv(self):
-        h = recv_exact(self.sock, HDR.size)
-        if h is None:
-            return None, None
-        kind, n = HDR.unpack(h)
-        data = recv_exact(self.sock, n) if n else b""
-        if data is None:
-            return None, None
-        return kind, data
+        return recv_frame(self.sock)
 
 
 def kill_group(pid, sig=signal.SIGKILL):

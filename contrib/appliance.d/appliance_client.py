@@ -15,7 +15,8 @@ import subprocess
 import threading
 import time
 
-HDR = struct.Struct("!cI")
+from appliance_proto import frame, recv_frame
+
 DEFAULT_DIR = "/var/lib/targetd-appliance/default"
 
 
@@ -29,16 +30,6 @@ class ChannelLost(ApplianceError):
 
 def instance_dir(path=None):
     return os.path.abspath(path or os.environ.get("TARGETD_APPLIANCE_DIR") or DEFAULT_DIR)
-
-
-def _recv_exact(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
 
 
 class Session:
@@ -56,17 +47,10 @@ class Session:
 
     def send(self, kind, data=b""):
         with self.lock:
-            self.sock.sendall(HDR.pack(kind, len(data)) + data)
+            self.sock.sendall(frame(kind, data))
 
     def recv(self):
-        h = _recv_exact(self.sock, HDR.size)
-        if h is None:
-            return None, None
-        kind, n = HDR.unpack(h)
-        data = _recv_exact(self.sock, n) if n else b""
-        if data is None:
-            return None, None
-        return kind, data
+        return recv_frame(self.sock)
 
     def close(self):
         try:
