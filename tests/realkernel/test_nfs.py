@@ -134,6 +134,7 @@ def test_btrfs_quota_and_snapshots_on_the_guest_kernel(rpc, guest_exec, made):
     assert sh(guest_exec, f"ls {POOL}/targetd_ss").split().count(fs["name"]) == 0
 
 
+@pytest.mark.slow
 def test_exports_survive_a_reboot(rpc, rpc_client, guest_exec, made, appliance_env):
     fs = make_fs(rpc, made)
     path = fs["full_path"]
