@@ -346,3 +346,35 @@ def test_failed_quota_leaves_nothing(t: InProcess, btrfs_pool: Path, monkeypatch
     assert err.code == -1 and "btrfs qgroup" in err.message
     assert t.call("fs_list") == []
     assert not (btrfs_pool / "targetd_fs" / "half").exists()
+
+
+def test_two_pools_on_one_btrfs(tmp_path: Path, btrfs_pool: Path) -> None:  # noqa: F811
+    """A pool may be a plain directory on btrfs; pools nested on one btrfs stay apart."""
+    inner = btrfs_pool / "inner"
+    inner.mkdir()
+    t = make_core(tmp_path, [PLUGIN], fs_pools=[str(btrfs_pool), str(inner)])
+    t.call("fs_create", pool_name=str(btrfs_pool), name="outer_fs", size_bytes=0)
+    t.call("fs_create", pool_name=str(inner), name="inner_fs", size_bytes=0)
+    by_pool = {f["pool"]: f["name"] for f in t.call("fs_list")}
+    assert by_pool == {str(btrfs_pool): "outer_fs", str(inner): "inner_fs"}
+    uuids = {p["name"]: p["uuid"] for p in t.call("pool_list")}
+    assert len(set(uuids.values())) == 2
+    assert (inner / "targetd_fs" / "inner_fs").is_dir()
+
+
+def test_broken_btrfs_pool_is_a_config_error(
+    tmp_path: Path,
+    btrfs_pool: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from targetd_btrfs_fs import pool as poolmod
+
+    def broken(*args: str) -> str:
+        raise TargetdError(-1, "btrfs subvolume failed: ERROR: can't access it")
+
+    monkeypatch.setattr(poolmod, "_btrfs", broken)
+    with pytest.raises(StartupError) as info:
+        make_core(tmp_path, [PLUGIN], fs_pools=[str(btrfs_pool)])
+    (problem,) = info.value.problems
+    assert problem.startswith("fs_pools:") and str(btrfs_pool) in problem
+    assert "can't access" in problem
