@@ -109,8 +109,13 @@ class InProcess:
         return info.value
 
     def rebuilt(self) -> InProcess:
-        """A second core from the same configuration (a daemon restart)."""
-        return InProcess(dict(self.raw))
+        """A second core from the same configuration, started as the daemon starts
+        (its plugins' ``targetd_serve`` hooks run): a daemon restart."""
+        from targetd_core.plugins import serve_hooks
+
+        again = InProcess(dict(self.raw))
+        serve_hooks(again.core)
+        return again
 
 
 def make_core(tmp_path: Path, plugins: list[str], **config: Any) -> InProcess:

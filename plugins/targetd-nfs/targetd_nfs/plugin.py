@@ -113,9 +113,14 @@ def methods(nfs: NfsExports) -> list[RpcMethod]:
 
 @impl
 def targetd_rpc_methods(core: Core) -> list[RpcMethod]:
-    nfs = make_service(core)
+    return methods(make_service(core))
+
+
+@impl
+def targetd_serve(core: Core) -> None:
+    """Re-export what our exports file holds (exportfs -ra is not run for a file
+    outside /etc/exports.d, and the kernel table may have been flushed)."""
     try:
-        nfs.reapply()
+        make_service(core).reapply()
     except (TargetdError, OSError) as exc:  # e.g. exportfs missing: methods will say so
         log.warning("cannot re-apply nfs exports at start-up", error=str(exc))
-    return methods(nfs)
