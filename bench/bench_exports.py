@@ -72,6 +72,24 @@ def main() -> int:
         rpc("vol_destroy", pool=POOL, name=name)
         return time.monotonic() - t
 
+    def report() -> None:
+        print(
+            f"{'exports':>8} {'export_list s':>14} {'(reference)':>12} {'cycle s':>8} {'(reference)':>12}"
+        )
+        for n, lt, ct in rows:
+            ref_l = REFERENCE["export_list"].get(n)
+            ref_c = REFERENCE["cycle"].get(n)
+            print(
+                f"{n:>8} {lt:>14.3f} {ref_l if ref_l else '':>12} {ct:>8.3f} {ref_c if ref_c else '':>12}"
+            )
+        if len(create_times) >= 20:
+            first = statistics.mean(create_times[:10])
+            for n in sizes:
+                if n >= 20 and len(create_times) >= n:
+                    last = statistics.mean(create_times[n - 10 : n])
+                    print(f"export_create mean: first 10 {first:.3f} s, last 10 of {n} {last:.3f} s "
+                          f"(ratio {last / first:.2f})")  # fmt: skip
+
     try:
         for n in sizes:
             t0 = time.monotonic()
@@ -87,6 +105,9 @@ def main() -> int:
             assert len([e for e in listing if e["vol_name"].startswith(f"bench-{run}-")]) == n
             ct = [cycle() for _ in range(3)]
             rows.append((n, statistics.median(lt), statistics.median(ct)))
+            print(f"[{n}: export_list {lt} cycle {ct}]", file=sys.stderr, flush=True)
+        report()
+        sys.stdout.flush()
     finally:
         t0 = time.monotonic()
         for name, wwn in made:
@@ -101,22 +122,6 @@ def main() -> int:
         print(f"[cleanup {time.monotonic() - t0:.0f} s]", file=sys.stderr)
         c.close()
 
-    print(
-        f"{'exports':>8} {'export_list s':>14} {'(reference)':>12} {'cycle s':>8} {'(reference)':>12}"
-    )
-    for n, lt, ct in rows:
-        ref_l = REFERENCE["export_list"].get(n)
-        ref_c = REFERENCE["cycle"].get(n)
-        print(
-            f"{n:>8} {lt:>14.3f} {ref_l if ref_l else '':>12} {ct:>8.3f} {ref_c if ref_c else '':>12}"
-        )
-    if len(create_times) >= 20:
-        first = statistics.mean(create_times[:10])
-        for n in sizes:
-            if n >= 20 and len(create_times) >= n:
-                last = statistics.mean(create_times[n - 10 : n])
-                print(f"export_create mean: first 10 {first:.3f} s, last 10 of {n} {last:.3f} s "
-                      f"(ratio {last / first:.2f})")  # fmt: skip
     return 0
 
 

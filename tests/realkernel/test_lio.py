@@ -201,14 +201,14 @@ def test_rtslib_versions(guest_exec):
         "import sys; sys.path.insert(0, '/usr/lib/python3/dist-packages'); import rtslib_fb; "
         "assert rtslib_fb.__file__.startswith('/usr/lib/python3/dist-packages'); "
         "from targetd_lio.target import ensure_target; "
-        f"ensure_target('{name}', ['127.0.0.2']); ensure_target('{name}', ['127.0.0.2']); "
+        f"ensure_target('{name}', ['0.0.0.0']); ensure_target('{name}', ['0.0.0.0']); "
         f"t = rtslib_fb.Target(rtslib_fb.FabricModule('iscsi'), '{name}', 'lookup'); "
         "tpg = list(t.tpgs)[0]; "
         "print(tpg.get_attribute('authentication'), tpg.get_attribute('generate_node_acls'), "
         "tpg.enable, [p.ip_address for p in tpg.network_portals]); t.delete()"
     )
     out = guest_exec(["env", "PYTHONPATH=/opt/targetd/site", "python3", "-c", script])
-    assert out.stdout.decode().split() == ["0", "0", "True", "['127.0.0.2']"], out
+    assert out.stdout.decode().split() == ["0", "0", "True", "['0.0.0.0']"], out
 
 
 # --- CHAP ------------------------------------------------------------------------------------
