@@ -100,26 +100,29 @@ def service(core: Core) -> LioExports:
 
 @impl
 def targetd_export_handlers(core: Core) -> list[ExportHandler]:
+    return [service(core)]
+
+
+@impl
+def targetd_serve(core: Core) -> None:
+    """Replay the saved exports into configfs (after a reboot).
+
+    Called by the core with the storage lock held, before the workers start. A failure is
+    logged, not raised: the rest of the daemon (other pools, NFS) keeps serving, and
+    every iSCSI call then reports what is wrong with LIO.
+    """
     svc = service(core)
-    _restore(core, svc)
-    return [svc]
-
-
-def _restore(core: Core, svc: LioExports) -> None:
-    """Replay the saved exports into configfs (after a reboot); never stops the daemon."""
     if not svc.state.path.exists():
         return
     try:
-        with core.lock.hold(exclusive=True):
-            counts = svc.restore()
+        counts = svc.restore()
     except TargetdError as exc:
         log.error("restoring the iSCSI exports failed", error=exc.message)
         return
-    except OSError as exc:  # e.g. the state_dir lock cannot be taken
+    except OSError as exc:
         log.error("restoring the iSCSI exports failed", error=str(exc))
         return
-    if any(counts.values()):
-        log.info("iSCSI exports restored", **counts)
+    log.info("iSCSI exports restored", state_file=str(svc.state.path), **counts)
 
 
 def methods(core: Core) -> list[RpcMethod]:

@@ -82,3 +82,18 @@ def test_config_errors(tmp_path: Path) -> None:
         _core(tmp_path, target_name="not an iqn", portal_addresses=["nowhere"])
     text = "\n".join(ei.value.problems)
     assert "target_name" in text and "portal_addresses" in text
+
+
+def test_serve_hook_restores(tmp_path: Path, monkeypatch) -> None:
+    from targetd_lio import plugin
+
+    from targetd_core.plugins import serve_hooks
+
+    core, _ = _core(tmp_path)
+    calls = []
+    monkeypatch.setattr(plugin.LioExports, "restore", lambda self: calls.append(1) or {})
+    serve_hooks(core)
+    assert calls == []  # no state file: LIO is not touched
+    (tmp_path / "lio.json").write_text('{"version": 1, "acls": {}, "auth": {}}')
+    serve_hooks(core)
+    assert calls == [1]
