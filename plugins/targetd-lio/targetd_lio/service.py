@@ -8,6 +8,7 @@ configfs is the truth for every listing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -183,6 +184,10 @@ class LioExports(ExportHandler):
             body(undo)
         except BaseException:
             undo.rollback()
+            # what is left in configfs (a removal that failed half way) is what a reboot
+            # must restore: record it as it is
+            with contextlib.suppress(Exception):
+                self._record(doc, self.cfs.read(), touched)
             raise
         self._record(doc, view, touched)
 
