@@ -104,3 +104,29 @@ def test_thin_pool_free_uses_the_fuller_of_data_and_metadata():
     assert thin_pool_free(size, 100.0, 1.0) == 0
     assert thin_pool_free(size, None, None) == 0  # inactive pool: unknown counts as full
     assert 0 <= thin_pool_free(size, 33.33, 0.0) <= size
+
+
+def test_guest_capture_thin_pool_and_its_volumes():
+    lvs = {lv.name: lv for lv in parse_lvs(load("lvs-thin-guest.json"))}
+    pool = lvs["thin_pool"]
+    assert (pool.data_percent, pool.metadata_percent) == (0.04, 10.57)
+    assert pool.uuid == "GLue1e-40cF-MZeB-mTAJ-CtPn-YdVq-Gf3V6c" and len(pool.uuid) == 38
+    # metadata is the fuller one in a nearly empty pool: it decides the free space
+    assert thin_pool_free(pool.size, pool.data_percent, pool.metadata_percent) == int(
+        20354957312 * (1 - 0.1057)
+    )
+    vols = sorted(lv.name for lv in lvs.values() if is_thin_volume(lv, "thin_pool"))
+    assert vols == ["fx-a", "fx-copy"]
+    copy = lvs["fx-copy"]
+    assert copy.origin == "fx-a" and copy.attr == "Vwi-a-tz--"  # active, no activation skip
+    assert copy.metadata_percent is None and copy.data_percent == 12.5
+    (only,) = parse_lvs(load("lvs-thinpool-guest.json"))
+    assert only.segtype == "thin-pool"
+
+
+def test_guest_capture_thick_vg():
+    lvs = parse_lvs(load("lvs-thick-guest.json"))
+    assert [lv.name for lv in lvs if is_vg_volume(lv)] == ["fx-thick"]
+    vgs = {vg.name: vg for vg in parse_vgs(load("vgs-guest.json"))}
+    assert {"vg-targetd", "vg-targetd-thick"} <= set(vgs)
+    assert vgs["vg-targetd-thick"].free <= vgs["vg-targetd-thick"].size
