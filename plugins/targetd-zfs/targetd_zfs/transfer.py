@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
+from typing import IO
 
 import structlog
 
@@ -65,7 +66,7 @@ def pipe(send_argv: Sequence[str], recv_argv: Sequence[str]) -> None:
             raise TargetdError(Code.UNEXPECTED, "; ".join(e.message for e in errors))
 
 
-def _failure(argv: list[str], rc: int, err_file: tempfile._TemporaryFileWrapper) -> TargetdError:  # type: ignore[type-arg]
+def _failure(argv: list[str], rc: int, err_file: IO[bytes]) -> TargetdError:
     err_file.seek(0)
     text = err_file.read().decode(errors="replace")
     return tool_error(argv, subprocess.CompletedProcess(argv, rc, "", text))
