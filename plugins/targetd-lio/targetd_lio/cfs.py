@@ -96,9 +96,13 @@ def lio_error(what: str, exc: OSError) -> TargetdError:
     return TargetdError(Code.UNEXPECTED, f"LIO refused to {what}: {exc.strerror or exc}{hint}")
 
 
-def _read(path: Path) -> str:
-    with open(path) as f:
-        return f.read().strip()
+def _read(path: str | Path) -> str:
+    """A configfs attribute's value (raw system calls: cheaper than a text file object)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 65536).decode(errors="replace").strip()
+    finally:
+        os.close(fd)
 
 
 def _write(path: Path, value: str) -> None:
@@ -179,7 +183,7 @@ class Configfs:
             try:
                 names = os.listdir(entry.path)
                 if tags:
-                    acl.tag = _read(Path(entry.path) / "tag") or None
+                    acl.tag = _read(entry.path + "/tag") or None
             except FileNotFoundError:
                 continue  # removed meanwhile
             for name in names:
@@ -193,8 +197,8 @@ class Configfs:
             view.acls[acl.wwn] = acl
         return view
 
-    def so_path(self, hba: str, name: str) -> Path:
-        return self.root / "core" / hba / name
+    def so_path(self, hba: str, name: str) -> str:
+        return f"{self.core}/{hba}/{name}"
 
     def find_backstore(self, name: str) -> str | None:
         """The HBA directory holding targetd's backstore ``name``, or None."""
@@ -206,14 +210,14 @@ class Configfs:
     def backstore_serial(self, hba: str, name: str) -> str | None:
         """The T10 unit serial (``wwn/vpd_unit_serial``) of a storage object."""
         try:
-            text = _read(self.so_path(hba, name) / "wwn" / "vpd_unit_serial")
+            text = _read(self.so_path(hba, name) + "/wwn/vpd_unit_serial")
         except OSError:
             return None
         return text.partition(":")[2].strip() or None
 
     def backstore_device(self, hba: str, name: str) -> str | None:
         try:
-            return _read(self.so_path(hba, name) / "udev_path") or None
+            return _read(self.so_path(hba, name) + "/udev_path") or None
         except OSError:
             return None
 

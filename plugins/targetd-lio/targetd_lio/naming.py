@@ -20,6 +20,7 @@ instead, decoded by hashing the configured pool names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import urllib.parse
@@ -49,10 +50,11 @@ def _pool_hash(pool: str) -> str:
     return "#" + hashlib.sha256(pool.encode()).hexdigest()[:16]
 
 
-def hba_candidates(name: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def hba_candidates(name: str) -> tuple[str, ...]:
     """The HBA directories (``iblock_<index>``) where backstore ``name`` may live."""
     h = int(hashlib.sha256(name.encode()).hexdigest()[:16], 16) % HBA_SPAN
-    return [f"iblock_{HBA_BASE + (h + i) % HBA_SPAN}" for i in range(HBA_PROBES)]
+    return tuple(f"iblock_{HBA_BASE + (h + i) % HBA_SPAN}" for i in range(HBA_PROBES))
 
 
 def is_targetd_hba(hba: str, name: str) -> bool:

@@ -73,6 +73,7 @@ class LioExports(ExportHandler):
             ensure_target = ensure_target_impl
         self._ensure_target = ensure_target
         self._target_ready = False
+        self._names: dict[str, tuple[str, str] | None] = {}
 
     # -- helpers ---------------------------------------------------------------------------
     def _ready(self) -> None:
@@ -92,7 +93,13 @@ class LioExports(ExportHandler):
         lun = view.luns.get(tpg_lun)
         if lun is None or not naming.is_targetd_hba(lun.hba, lun.name):
             return None
-        return naming.parse_backstore_name(lun.name, self.core.block_pools)
+        try:
+            return self._names[lun.name]
+        except KeyError:
+            pv = naming.parse_backstore_name(lun.name, self.core.block_pools)
+            if len(self._names) < 65536:  # pools are fixed for the process' life
+                self._names[lun.name] = pv
+            return pv
 
     def _ensure_lun(
         self, view: TpgView, name: str, pool: BlockPool, vol: Volume, undo: Undo
