@@ -402,3 +402,41 @@ def test_copy_steps_out_of_the_lock_and_hides_its_temporary(
     )
     rpc("vol_destroy", pool=BLOCK, name=a)
     rpc("vol_destroy", pool=BLOCK, name=b)
+
+
+def test_fs_pool_on_a_legacy_mount(guest_exec):
+    """An fs pool whose dataset is mounted by hand (mountpoint=legacy): children get explicit
+    mount points under it, clones too (the daemon's own code, run in the guest)."""
+    ds, mnt = f"zfs-targetd/{unique('ztleg')}", f"/mnt/{unique('ztleg')}"
+    guest_exec(["zfs", "create", "-o", "mountpoint=legacy", ds])
+    guest_exec(f"mkdir -p {mnt} && mount -t zfs {ds} {mnt}")
+    code = f"""
+import tempfile
+from targetd_core.params import bind
+from targetd_core.plugins import build_core
+core, _ = build_core(raw={{'password': 'x', 'state_dir': tempfile.mkdtemp(), 'plugins': ['zfs'],
+                          'fs_pools': ['{mnt}/']}}, env={{}})
+def call(method_, **kw):
+    m = core.methods[method_]
+    return m.func(**bind(m.func, kw))
+call('fs_create', pool_name='{mnt}', name='a', size_bytes=0)
+open('{mnt}/a/data', 'w').write('legacy')
+(fs,) = call('fs_list')
+call('fs_clone', fs_uuid=fs['uuid'], dest_fs_name='c', snapshot_id=None)
+for f in call('fs_list'):
+    print('FS', f['name'], f['pool'], f['full_path'])
+print('CLONE', open('{mnt}/c/data').read())
+"""
+    try:
+        text = guest_python(guest_exec, code, check=True).stdout.decode()
+        lines = sorted(ln for ln in text.splitlines() if ln.startswith(("FS ", "CLONE ")))
+        assert lines == [
+            "CLONE legacy",
+            f"FS a {mnt} {mnt}/a",
+            f"FS c {mnt} {mnt}/c",
+        ], text
+        mounts = out(guest_exec, ["findmnt", "-rn", "-o", "TARGET,FSTYPE,SOURCE", "-R", mnt])
+        assert f"{mnt}/a zfs {ds}/a" in mounts and f"{mnt}/c zfs {ds}/c" in mounts, mounts
+    finally:
+        guest_exec(f"umount -R {mnt}; zfs destroy -r {ds}; rmdir {mnt}", check=False)
+    assert not zexists(guest_exec, ds)
