@@ -294,7 +294,7 @@ def test_bad_names_are_refused_before_any_tool_runs(rpc, guest_exec, vols, pool)
     assert set(guest_lvs(guest_exec, vg_of(pool))) == before
 
 
-def test_destroying_an_exported_volume_is_303(rpc, vols):
+def test_destroying_an_exported_volume_is_303(rpc, guest_exec, vols):
     """Needs the LIO plugin; its own tests cover -303 in depth."""
     try:
         rpc("export_list")
@@ -308,6 +308,12 @@ def test_destroying_an_exported_volume_is_303(rpc, vols):
     try:
         assert error_code(rpc, "vol_destroy", pool=THIN, name=name) == -303
         assert name in listed(rpc, THIN)
+        # LIO took the LV uuid (38 characters, with dashes) as the unit serial
+        lv_uuid = listed(rpc, THIN)[name]["uuid"]
+        serials = guest_exec(
+            "cat /sys/kernel/config/target/core/*/*/wwn/vpd_unit_serial", check=False
+        ).stdout.decode()
+        assert lv_uuid in serials, serials
     finally:
         rpc("export_destroy", pool=THIN, vol=name, initiator_wwn=wwn)
     rpc("vol_destroy", pool=THIN, name=name)
