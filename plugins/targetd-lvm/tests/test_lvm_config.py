@@ -67,3 +67,20 @@ def test_vg_and_thin_pool_conflict_at_start_up(tmp_path):
     with pytest.raises(StartupError) as e:
         build(tmp_path, block_pools=["vg", "vg/tp"])
     assert "configure either the volume group or its thin pools" in str(e.value)
+
+
+def test_pools_built_from_the_configuration(tmp_path, monkeypatch):
+    from targetd_lvm import pools
+    from targetd_lvm.report import Lv, Vg
+
+    tp = Lv("tp", "vg", "u", 1, "twi-a-tz--", "thin-pool", "", "", frozenset(), 0.0, 0.0)
+    monkeypatch.setattr(
+        pools, "vgs", lambda target=None: [Vg("vg", "u", 1, 1, 1), Vg("t", "u", 1, 1, 1)]
+    )
+    monkeypatch.setattr(pools, "lvs", lambda target: [tp])
+    core, _ = build(tmp_path, block_pools=["vg/tp"], pool_name="t", lvm_zero_new_volumes=False)
+    assert set(core.block_pools) == {"vg/tp", "t"}
+    assert isinstance(core.block_pools["vg/tp"], pools.ThinPool)
+    thick = core.block_pools["t"]
+    assert isinstance(thick, pools.VgPool) and thick.zero_new is False and thick.core is core
+    assert core.pool_owner == {"vg/tp": "lvm", "t": "lvm"}
