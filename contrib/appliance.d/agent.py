@@ -40,14 +40,13 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.lock = threading.Lock()
-        self.alive = True
 
     def send(self, kind, data=b""):
         try:
             with self.lock:
                 self.sock.sendall(frame(kind, data))
-        except OSError:
-            self.alive = False
+        except OSError:  # the client went away: the reader notices and kills the command
+            pass
 
     def recv(self):
         return recv_frame(self.sock)
