@@ -258,6 +258,8 @@ def test_snapshots_and_clones(rpc, guest_exec, cleanup):
     assert t0 <= ss["timestamp"] <= t1
     assert err(rpc, "fs_snapshot", fs_uuid=fa["uuid"], dest_ss_name="s1") == -53
     assert err(rpc, "fs_snapshot", fs_uuid="0", dest_ss_name="s9") == -104
+    for bad in ("a@b", "a.b", "a/b", ""):
+        assert err(rpc, "fs_snapshot", fs_uuid=fa["uuid"], dest_ss_name=bad) == -32602, bad
     assert err(rpc, "ss_list", fs_uuid="0") == -104
 
     # read-only: writing into the snapshot fails
