@@ -25,7 +25,7 @@ from .methods import RpcMethod, rpc_method
 from .names import check_name, check_size
 from .params import BoolLike, Lun, Name, Size
 from .pools import BlockPool, ExportHandler, FileSystem, FsPool, PoolInfo, Snapshot, Volume
-from .tools import run
+from .tools import run, tool_error
 
 #: Marks a function of a plugin module as the implementation of a hook of
 #: :mod:`targetd_core.hookspecs`.
@@ -54,4 +54,5 @@ __all__ = [
     "impl",
     "rpc_method",
     "run",
+    "tool_error",
 ]

@@ -13,8 +13,8 @@ from targetd_core.plugin import (
     PoolInfo,
     Snapshot,
     TargetdError,
+    tool_error,
 )
-from targetd_core.tools import tool_error
 
 from . import zfs as Z
 from .transfer import copy_dataset, destroy_with_dependents, report_leftovers

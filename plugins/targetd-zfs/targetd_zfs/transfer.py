@@ -18,8 +18,7 @@ from typing import IO
 
 import structlog
 
-from targetd_core.plugin import Code, Core, TargetdError
-from targetd_core.tools import tool_error
+from targetd_core.plugin import Code, Core, TargetdError, tool_error
 
 from . import zfs as Z
 

@@ -10,8 +10,7 @@ import secrets
 from collections.abc import Sequence
 
 from targetd_core.names import NAME_RE
-from targetd_core.plugin import run
-from targetd_core.tools import tool_error
+from targetd_core.plugin import run, tool_error
 
 ZFS = "zfs"
 
