@@ -372,3 +372,5 @@ def test_exports_groups_and_chap_survive_a_reboot(rpc, rpc_client, guest_exec, v
     assert unit_serial(guest_exec, member.disks(want=1)[4]) == gvol["uuid"]
     member.logout()
     rpc("access_group_destroy", ag_name=ag)
+    rpc("initiator_set_auth", initiator_wwn=a.name, in_user=None, in_pass=None, out_user=None,
+        out_pass=None)  # fmt: skip
