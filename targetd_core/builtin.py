@@ -80,6 +80,8 @@ def methods(core: Core) -> list[RpcMethod]:
     @rpc_method(errors=(E.INVALID_POOL, E.NAME_CONFLICT))
     def vol_create(pool: str, name: Name, size: Size) -> None:
         """Create a volume of ``size`` bytes."""
+        if size == 0:
+            raise TargetdError(E.INVALID_ARGUMENT, "size must be larger than 0")
         p = core.block_pool(pool)
         _free_volume_name(p, name)
         p.create_volume(name, size)

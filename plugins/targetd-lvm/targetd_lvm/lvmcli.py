@@ -11,8 +11,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 
-from targetd_core.plugin import run
-from targetd_core.tools import tool_error
+from targetd_core.plugin import run, tool_error
 
 from .report import LV_FIELDS, VG_FIELDS, Lv, Vg, parse_lvs, parse_vgs
 
