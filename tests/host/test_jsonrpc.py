@@ -129,7 +129,7 @@ def daemon_pool(d: Daemon) -> str:
     return pools[0]
 
 
-@pytest.mark.parametrize("size", [True, 1.5, "1024", -1, None, [1]])
+@pytest.mark.parametrize("size", [True, 1.5, "1024", -1, None, [1], 0])
 def test_sizes_must_be_non_negative_integers(daemon: Daemon, size: object) -> None:
     code = daemon.error_code("vol_create", pool=daemon_pool(daemon), name="v", size=size)
     assert code == -32602
