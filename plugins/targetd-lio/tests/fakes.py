@@ -70,6 +70,8 @@ class FakeConfigfs(Configfs):
         (acl / "attrib" / "authentication").write_text("-1")
 
     def delete_acl(self, wwn: str, quiet: bool = False) -> None:
+        if not quiet:
+            self._maybe_fail("delete_acl")
         acl = self.tpg / "acls" / wwn
         for m in self.acl_mapped(wwn):
             self.delete_mapped_lun(wwn, m, quiet=quiet)

@@ -140,6 +140,18 @@ def test_failed_export_create_rolls_back(env, step: str) -> None:
     assert (tmp / "state.json").read_text() == state_before
 
 
+def test_failed_removal_records_what_is_left(env) -> None:
+    svc, cfs, _, tmp = env
+    svc.export_create(POOL, "v1", I1, 0)
+    cfs.fail_on = "delete_acl"
+    with pytest.raises(TargetdError) as ei:
+        svc.export_destroy(POOL, "v1", I1)
+    assert code(ei) == -1
+    assert cfs.acl_exists(I1) and cfs.acl_mapped(I1) == {}
+    state = json.loads((tmp / "state.json").read_text())
+    assert state["acls"][I1]["luns"] == {}  # a reboot does not bring the export back
+
+
 def test_listing_asks_no_storage_tool(env) -> None:
     svc, _, pools, _ = env
     for i in range(20):
