@@ -83,7 +83,8 @@ def methods(core: Core) -> list[RpcMethod]:
         if size == 0:
             raise TargetdError(E.INVALID_ARGUMENT, "size must be larger than 0")
         p = core.block_pool(pool)
-        _free_volume_name(p, name)
+        if not p.reports_name_conflicts:
+            _free_volume_name(p, name)
         p.create_volume(name, size)
 
     @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND, E.VOLUME_MASKED))

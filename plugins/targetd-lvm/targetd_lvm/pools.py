@@ -41,6 +41,9 @@ def size_arg(size: int) -> str:
 class LvmPool(BlockPool):
     """What thick and thin pools share: listing, removing, growing, device paths."""
 
+    #: a failed lvcreate is looked into and answered -50 (see _create_failed)
+    reports_name_conflicts = True
+
     def __init__(self, name: str, vg: str, core: Core, config_key: str = "block_pools") -> None:
         super().__init__(name)
         self.vg = vg
@@ -97,6 +100,10 @@ class LvmPool(BlockPool):
             return exc
         if other is None:
             return exc
+        if self.owns(other):
+            return TargetdError(
+                Code.NAME_CONFLICT, f"volume {name!r} already exists in pool {self.name!r}"
+            )
         if COPYING_TAG in other.tags:
             why = "a copy into a volume of that name is in progress"
         else:
