@@ -63,8 +63,15 @@ class PoolInfo:
         return d
 
 
+class _Record:
+    """A dataclass that goes on the wire as the object of its fields."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class Volume:
+class Volume(_Record):
     """A block volume. ``uuid`` is stable for the volume's life, new for a new volume of
     the same name, and is used as the SCSI unit serial by export handlers, so it must
     be printable ASCII without spaces."""
@@ -73,12 +80,9 @@ class Volume:
     size: int
     uuid: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class FileSystem:
+class FileSystem(_Record):
     name: str
     uuid: str
     total_space: int
@@ -86,18 +90,12 @@ class FileSystem:
     pool: str
     full_path: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(_Record):
     name: str
     uuid: str
     timestamp: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class BlockPool(ABC):
