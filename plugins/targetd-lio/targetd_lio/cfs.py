@@ -299,15 +299,8 @@ class Configfs:
 
     def delete_backstore(self, hba: str, name: str, quiet: bool = False) -> None:
         """Remove a storage object and its HBA directory."""
-        for path, what in ((self.core / hba / name, f"backstore {name}"),
-                           (self.core / hba, f"HBA {hba}")):  # fmt: skip
-            try:
-                path.rmdir()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                if not quiet:
-                    raise lio_error(f"remove {what}", exc) from None
+        self._remove_dir(self.core / hba / name, f"backstore {name}", quiet)
+        self._remove_dir(self.core / hba, f"HBA {hba}", quiet)
 
     def create_lun(self, number: int, hba: str, name: str) -> None:
         path = self.tpg / "lun" / f"lun_{number}"
@@ -331,16 +324,9 @@ class Configfs:
             raise lio_error(f"create the ACL of {wwn}", exc) from None
 
     def delete_acl(self, wwn: str, quiet: bool = False) -> None:
-        acl = self.tpg / "acls" / wwn
         for m in self.acl_mapped(wwn):
             self.delete_mapped_lun(wwn, m, quiet=quiet)
-        try:
-            acl.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            if not quiet:
-                raise lio_error(f"remove the ACL of {wwn}", exc) from None
+        self._remove_dir(self.tpg / "acls" / wwn, f"the ACL of {wwn}", quiet)
 
     def set_tag(self, wwn: str, tag: str | None) -> None:
         try:
@@ -388,11 +374,25 @@ class Configfs:
             raise lio_error(f"set the CHAP credentials of {wwn}", exc) from None
 
     def _delete_linked_dir(self, path: Path, what: str, quiet: bool) -> None:
+        """Remove a configfs directory after the symlinks in it."""
         try:
             with os.scandir(path) as it:
                 for entry in it:
                     if entry.is_symlink():
                         os.unlink(entry.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if not quiet:
+                raise lio_error(f"remove {what}", exc) from None
+            return
+        self._remove_dir(path, what, quiet)
+
+    @staticmethod
+    def _remove_dir(path: Path, what: str, quiet: bool) -> None:
+        """rmdir a configfs directory; gone already is fine; other failures raise
+        unless ``quiet`` (clean-up after another failure)."""
+        try:
             path.rmdir()
         except FileNotFoundError:
             pass
