@@ -33,16 +33,24 @@ impl = pluggy.HookimplMarker("targetd")
 E = Code
 
 
+def _not_found(pool: BlockPool, name: str) -> TargetdError:
+    return TargetdError(E.VOLUME_NOT_FOUND, f"volume {name!r} not found in pool {pool.name!r}")
+
+
+def _name_taken(pool: BlockPool, name: str) -> TargetdError:
+    return TargetdError(E.NAME_CONFLICT, f"volume {name!r} already exists in pool {pool.name!r}")
+
+
 def _volume(pool: BlockPool, name: str) -> Volume:
     vol = pool.get_volume(name)
     if vol is None:
-        raise TargetdError(E.VOLUME_NOT_FOUND, f"volume {name!r} not found in pool {pool.name!r}")
+        raise _not_found(pool, name)
     return vol
 
 
 def _free_volume_name(pool: BlockPool, name: str) -> None:
     if pool.get_volume(name) is not None:
-        raise TargetdError(E.NAME_CONFLICT, f"volume {name!r} already exists in pool {pool.name!r}")
+        raise _name_taken(pool, name)
 
 
 def _larger(size: int, current: int, what: str) -> None:
@@ -110,8 +118,12 @@ def methods(core: Core) -> list[RpcMethod]:
     ) -> None:
         """Create ``vol_new`` with the contents of ``vol_orig`` (grown to ``size``)."""
         p = core.block_pool(pool)
-        src = _volume(p, vol_orig)
-        _free_volume_name(p, vol_new)
+        volumes = {v.name: v for v in p.list_volumes()}  # one listing for both checks
+        src = volumes.get(vol_orig)
+        if src is None:
+            raise _not_found(p, vol_orig)
+        if vol_new in volumes:
+            raise _name_taken(p, vol_new)
         if size is not None:
             _larger(size, src.size, vol_orig)
         p.copy_volume(vol_orig, vol_new, size)
