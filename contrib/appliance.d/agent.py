@@ -52,6 +52,18 @@ class Conn:
         return recv_frame(self.sock)
 
 
+def forward(fd, conn, kind):
+    """Send what can be read from fd to the client as frames of this kind, until EOF."""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        conn.send(kind, data)
+
+
 def kill_group(pid, sig=signal.SIGKILL):
     try:
         os.killpg(pid, sig)
@@ -134,15 +146,7 @@ class Handler(socketserver.BaseRequestHandler):
                     pass
 
         def pump(f, kind):
-            fd = f.fileno()
-            while True:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                conn.send(kind, data)
+            forward(f.fileno(), conn, kind)
 
         t_in = threading.Thread(target=reader, daemon=True)
         t_in.start()
@@ -200,14 +204,7 @@ class Handler(socketserver.BaseRequestHandler):
                     kill_group(pid, struct.unpack("!i", data)[0])
 
         threading.Thread(target=reader, daemon=True).start()
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            conn.send(b"o", data)
+        forward(fd, conn, b"o")
         _, status = os.waitpid(pid, 0)
         os.close(fd)
         rc = os.waitstatus_to_exitcode(status)
