@@ -13,11 +13,13 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from .errors import Code, TargetdError
+from .jsonwire import BigInt
+from .logs import SECRET_KEY_RE
 from .names import NAME_MAX, NAME_RE, check_name, check_size
 
 
@@ -123,8 +125,54 @@ def check_value(annotation: Any, value: Any, what: str) -> Any:
     raise TypeError(f"unsupported parameter annotation {annotation!r}")
 
 
-def bind(func: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Check ``params`` against ``func``'s signature; return the checked keyword args."""
+def is_secret_param(name: str, secret: Iterable[str] = ()) -> bool:
+    """True for a parameter whose value is never logged nor repeated in a message: one
+    the method declares secret, or whose name looks like a secret (``pass``...)."""
+    return name in secret or bool(SECRET_KEY_RE.search(name))
+
+
+def check_wire_value(value: Any, what: str) -> None:
+    """Refuse (-32602) what no method should ever see, at any depth of a parameter:
+    strings that are not valid Unicode (a lone surrogate, which JSON's ``\\ud800``
+    escapes can carry) and integers too long to convert."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise TargetdError(
+                Code.INVALID_ARGUMENT,
+                f"{what} is not valid Unicode text (it holds a lone surrogate escape)",
+            ) from None
+    elif isinstance(value, BigInt):
+        raise TargetdError(Code.INVALID_ARGUMENT, f"{what} is too large: {value!r}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_wire_value(item, f"{what}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_wire_value(key, f"a key of {what}")
+            check_wire_value(item, f"{what}[{key!r}]" if isinstance(key, str) else what)
+
+
+def _kind(annotation: Any) -> str:
+    """What a parameter must be, in words, from its schema (for secret parameters,
+    whose value the message must not show)."""
+    schema = annotation_schema(annotation)
+    alternatives = schema.get("oneOf", [schema])
+    kinds = [a.get("type", "a valid value") for a in alternatives]
+    return " or ".join(dict.fromkeys(str(k) for k in kinds)) or "a valid value"
+
+
+def bind(
+    func: Callable[..., Any], params: dict[str, Any], secret: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Check ``params`` against ``func``'s signature; return the checked keyword args.
+
+    ``secret`` names parameters whose value must not appear in an error message (names
+    that look like secrets are treated so anyway): their messages name the parameter
+    and the expected type only.
+    """
+    secret = tuple(secret)
     sig = inspect.signature(func)
     hints = typing.get_type_hints(func, include_extras=True)
     unknown = sorted(set(params) - set(sig.parameters))
@@ -134,7 +182,20 @@ def bind(func: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
     missing = []
     for name, param in sig.parameters.items():
         if name in params:
-            kwargs[name] = check_value(hints.get(name, Any), params[name], name)
+            annotation = hints.get(name, Any)
+            if not is_secret_param(name, secret):
+                check_wire_value(params[name], name)
+                kwargs[name] = check_value(annotation, params[name], name)
+                continue
+            try:
+                check_wire_value(params[name], name)
+                kwargs[name] = check_value(annotation, params[name], name)
+            except TargetdError:
+                raise TargetdError(
+                    Code.INVALID_ARGUMENT,
+                    f"{name} is not valid: it must be {_kind(annotation)} (the value of a "
+                    "secret parameter is not repeated)",
+                ) from None
         elif param.default is inspect.Parameter.empty:
             missing.append(name)
     if missing:

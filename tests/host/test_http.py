@@ -179,3 +179,55 @@ def test_https_port_does_not_speak_plain_http(tls_daemon: Daemon) -> None:
             auth=("admin", tls_daemon.password),
             timeout=10,
         )
+
+
+def _raw_exchange(daemon: Daemon, head: str, body: bytes = b"") -> tuple[str, bool]:
+    """Send one raw request; (the reply's head, whether the server then closed)."""
+    import base64
+
+    host, port = daemon.url.split("//")[1].split("/")[0].rsplit(":", 1)
+    creds = base64.b64encode(f"admin:{daemon.password}".encode()).decode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            (
+                f"POST /targetrpc HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {creds}\r\n"
+                f"Content-Type: application/json\r\n{head}\r\n"
+            ).encode()
+            + body
+        )
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        reply_head = data.split(b"\r\n\r\n")[0].decode()
+        s.settimeout(5)
+        try:
+            while chunk := s.recv(65536):
+                pass
+            closed = True
+        except TimeoutError:
+            closed = False
+        except ConnectionResetError:
+            closed = True
+    return reply_head, closed
+
+
+@pytest.mark.parametrize("sent", [0, 200000])
+def test_413_says_connection_close_and_closes(daemon: Daemon, sent: int) -> None:
+    """The rest of an over-long body is never read, so the connection cannot carry
+    another request: the reply says so, and the server closes it."""
+    head, closed = _raw_exchange(daemon, "Content-Length: 104857600\r\n", b"x" * sent)
+    assert head.startswith("HTTP/1.1 413"), head
+    assert "connection: close" in head.lower(), head
+    assert "keep-alive" not in head.lower(), head
+    assert closed
+
+
+def test_ordinary_reply_keeps_the_connection_alive(daemon: Daemon) -> None:
+    body = BODY.encode()
+    head, closed = _raw_exchange(daemon, f"Content-Length: {len(body)}\r\n", body)
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "connection: close" not in head.lower()
+    assert not closed
