@@ -20,7 +20,15 @@ from typing import Annotated, Any
 from .errors import Code, TargetdError
 from .jsonwire import BigInt
 from .logs import SECRET_KEY_RE
-from .names import NAME_MAX, NAME_RE, check_name, check_size
+from .names import (
+    NAME_MAX,
+    NAME_RE,
+    POOL_NAME_MAX,
+    check_name,
+    check_pool_name,
+    check_size,
+    shown,
+)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated args
@@ -37,7 +45,7 @@ def _check_bool_like(value: Any, what: str) -> bool:
         return value
     if isinstance(value, str) and value in ("True", "False", "true", "false"):
         return value.lower() == "true"
-    raise TargetdError(Code.INVALID_ARGUMENT, f"{what} must be a boolean, got {value!r}")
+    raise TargetdError(Code.INVALID_ARGUMENT, f"{what} must be a boolean, got {shown(value)}")
 
 
 def _check_lun(value: Any, what: str) -> int:
@@ -52,6 +60,12 @@ Name = Annotated[
     str,
     Check(check_name, {"type": "string", "pattern": f"^{NAME_RE.pattern}$", "maxLength": NAME_MAX}),
 ]
+#: The name of a configured pool (a volume group, a thin pool, a mount point): text
+#: without control characters; an unknown pool is the method's -110.
+PoolName = Annotated[
+    str,
+    Check(check_pool_name, {"type": "string", "minLength": 1, "maxLength": POOL_NAME_MAX}),
+]
 #: A size in bytes: a non-negative integer (a float without fraction is accepted).
 Size = Annotated[int, Check(check_size, {"type": "integer", "minimum": 0})]
 #: A LUN id, 0..255.
@@ -64,7 +78,7 @@ BoolLike = Annotated[
 
 
 def _type_error(what: str, expected: str, value: Any) -> TargetdError:
-    return TargetdError(Code.INVALID_ARGUMENT, f"{what} must be {expected}, got {value!r}")
+    return TargetdError(Code.INVALID_ARGUMENT, f"{what} must be {expected}, got {shown(value)}")
 
 
 def check_value(annotation: Any, value: Any, what: str) -> Any:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .daemon import Daemon
 
@@ -381,3 +384,108 @@ def test_nested_batches_do_not_get_round_the_limit(daemon: Daemon) -> None:
     status, body = post(daemon, [inner] * 30)
     assert status == 200 and len(body) == 30
     assert {b["error"]["code"] for b in body} == {-32600}
+
+
+# --- Names through the API (issue 10, item 1, the core's parameters): a name is the
+# whole string, so a trailing newline, NUL, a separator, '..', non-ASCII or one
+# character too many is -32602, and the call changes nothing.
+
+BAD_NAMES = [
+    "x\n",
+    "x\r\n",
+    "\nx",
+    "x\0",
+    "\0",
+    "a/b",
+    "..",
+    "../x",
+    ".",
+    "x/..",
+    "é",
+    "名前",
+    "x\u2028",
+    "x\ud800",
+    "a" * 128,
+    "",
+    " x",
+    "x y",
+    "x\t",
+]
+
+# Every parameter the core checks as a Name, with the other arguments of a call that
+# would otherwise reach the pool.
+NAME_PARAMS = [
+    ("vol_create", "name", {"pool": "POOL", "size": 4096}),
+    ("vol_destroy", "name", {"pool": "POOL"}),
+    ("vol_resize", "name", {"pool": "POOL", "size": 10**7}),
+    ("vol_copy", "vol_orig", {"pool": "POOL", "vol_new": "copy"}),
+    ("vol_copy", "vol_new", {"pool": "POOL", "vol_orig": "keep"}),
+    ("fs_create", "name", {"pool_name": "/nope", "size_bytes": 0}),
+    ("fs_clone", "dest_fs_name", {"fs_uuid": "x"}),
+    ("fs_snapshot", "dest_ss_name", {"fs_uuid": "x"}),
+    ("example_echo", "name", {"text": "t"}),
+]
+
+
+@pytest.fixture()
+def keep_volume(daemon: Daemon):
+    pool = daemon_pool(daemon)
+    daemon.call("vol_create", pool=pool, name="keep", size=4096)
+    before = daemon.call("vol_list", pool=pool)
+    yield pool
+    assert daemon.call("vol_list", pool=pool) == before  # a refused call changed nothing
+    daemon.call("vol_destroy", pool=pool, name="keep")
+
+
+@pytest.mark.parametrize("method,param,others", NAME_PARAMS)
+def test_core_names_outside_the_rule_are_invalid(
+    daemon: Daemon, keep_volume: str, method: str, param: str, others: dict
+) -> None:
+    others = {k: keep_volume if v == "POOL" else v for k, v in others.items()}
+    for bad in BAD_NAMES:
+        reply = daemon.rpc(method, {**others, param: bad})
+        assert reply.get("error", {}).get("code") == -32602, (bad, reply)
+        assert param in reply["error"]["message"]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    name=st.text(min_size=0, max_size=140).filter(
+        lambda s: not (re.fullmatch(r"[a-zA-Z0-9_-]{1,127}", s))
+    )
+)
+def test_any_name_outside_the_rule_is_invalid(daemon: Daemon, name: str) -> None:
+    pool = daemon_pool(daemon)
+    reply = daemon.rpc("vol_create", {"pool": pool, "name": name, "size": 4096})
+    assert reply["error"]["code"] == -32602, (name, reply)
+
+
+def test_longest_name_is_accepted(daemon: Daemon) -> None:
+    pool = daemon_pool(daemon)
+    name = "n" * 127
+    daemon.call("vol_create", pool=pool, name=name, size=4096)
+    assert name in [v["name"] for v in daemon.call("vol_list", pool=pool)]
+    daemon.call("vol_destroy", pool=pool, name=name)
+
+
+POOL_PARAMS = [
+    ("vol_list", "pool", {}),
+    ("vol_create", "pool", {"name": "p", "size": 4096}),
+    ("vol_destroy", "pool", {"name": "keep"}),
+    ("vol_resize", "pool", {"name": "keep", "size": 10**7}),
+    ("vol_copy", "pool", {"vol_orig": "keep", "vol_new": "c"}),
+    ("fs_create", "pool_name", {"name": "f", "size_bytes": 0}),
+]
+
+
+@pytest.mark.parametrize("method,param,others", POOL_PARAMS)
+def test_pool_names_with_control_characters_are_invalid(
+    daemon: Daemon, keep_volume: str, method: str, param: str, others: dict
+) -> None:
+    """A pool name is looked up, never used as a path: text that no configured pool
+    can have (a control character, 4 KiB) is -32602; a well-formed unknown one -110."""
+    for bad in (keep_volume + "\n", keep_volume + "\0", "\n", "", "x\x7f", "/" * 4097):
+        reply = daemon.rpc(method, {**others, param: bad})
+        assert reply["error"]["code"] == -32602, (bad, reply)
+    for unknown in (keep_volume + "/..", "../" + keep_volume, "pööl", "/mnt/../etc"):
+        assert daemon.rpc(method, {**others, param: unknown})["error"]["code"] == -110
