@@ -23,7 +23,7 @@ from .core import Core
 from .errors import Code, ConfigError, TargetdError
 from .methods import RpcMethod, rpc_method
 from .names import check_name, check_size
-from .params import BoolLike, Lun, Name, Size
+from .params import BoolLike, Lun, Name, PoolName, Size
 from .paths import check_component, safe_join
 from .pools import BlockPool, ExportHandler, FileSystem, FsPool, PoolInfo, Snapshot, Volume
 from .tools import run, tool_error
@@ -44,6 +44,7 @@ __all__ = [
     "FsPool",
     "Lun",
     "Name",
+    "PoolName",
     "PoolInfo",
     "RpcMethod",
     "Size",
