@@ -165,7 +165,7 @@ def check_wire_value(value: Any, what: str) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             check_wire_value(key, f"a key of {what}")
-            check_wire_value(item, f"{what}[{key!r}]" if isinstance(key, str) else what)
+            check_wire_value(item, f"a member of {what}")
 
 
 def _kind(annotation: Any) -> str:
@@ -197,17 +197,16 @@ def bind(
     for name, param in sig.parameters.items():
         if name in params:
             annotation = hints.get(name, Any)
+            check_wire_value(params[name], name)  # its messages never show a value
             if not is_secret_param(name, secret):
-                check_wire_value(params[name], name)
                 kwargs[name] = check_value(annotation, params[name], name)
                 continue
             try:
-                check_wire_value(params[name], name)
                 kwargs[name] = check_value(annotation, params[name], name)
             except TargetdError:
                 raise TargetdError(
                     Code.INVALID_ARGUMENT,
-                    f"{name} is not valid: it must be {_kind(annotation)} (the value of a "
+                    f"{name} is not valid: expected {_kind(annotation)} (the value of a "
                     "secret parameter is not repeated)",
                 ) from None
         elif param.default is inspect.Parameter.empty:
