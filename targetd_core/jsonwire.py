@@ -1,11 +1,12 @@
 """JSON to and from the network, with the limits a daemon exposed to it needs.
 
-:func:`parse` refuses what would exhaust the stack or could not be answered as valid
-JSON: nesting deeper than :data:`MAX_DEPTH`, ``NaN`` and ``Infinity`` (not JSON, though
-Python's parser takes them), and numbers too large for a float (``1e400`` would become
-``inf``). Integers of any length are kept: up to Python's int-to-text digit limit as
-``int``, longer ones as :class:`BigInt`, so that a request id is echoed exactly without
-the quadratic cost of converting it. :func:`dumps` never writes NaN or Infinity.
+:func:`parse` refuses what would exhaust the stack or is not JSON: nesting deeper than
+:data:`MAX_DEPTH`, and ``NaN`` and ``Infinity`` (which Python's parser takes). Numbers
+of any size are kept: integers up to Python's int-to-text digit limit as ``int``,
+floats a double can hold as ``float``, and longer integers or floats beyond a double
+(``1e400``, which ``float`` makes ``inf``) as :class:`BigNumber`, their text: so a
+request id is echoed exactly (without the quadratic cost of converting it) and a
+parameter can be refused (-32602). :func:`dumps` never writes NaN or Infinity.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ class JsonRefused(ValueError):
     """The body is not JSON this daemon accepts; the message says why."""
 
 
-class BigInt:
-    """An integer with more digits than Python converts to ``int`` by default.
-
-    It is only ever echoed (as a request id) or refused (as a parameter), so it keeps
-    the digits as text.
+class BigNumber:
+    """A JSON number Python would not hold exactly: an integer longer than the int-to-text
+    digit limit, or a float beyond a double. It is only ever echoed (as a request id)
+    or refused (as a parameter), so it keeps the number's text.
     """
 
     __slots__ = ("text",)
@@ -39,30 +39,31 @@ class BigInt:
         self.text = text
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, BigInt) and other.text == self.text
+        return isinstance(other, BigNumber) and other.text == self.text
 
     def __hash__(self) -> int:
         return hash(self.text)
 
     def __repr__(self) -> str:
-        return f"<an integer of {len(self.text.lstrip('-'))} digits>"
+        digits = self.text.lstrip("-")
+        if digits.isdigit():
+            return f"<an integer of {len(digits)} digits>"
+        return f"<a number beyond a double: {self.text[:30]}>"
 
 
 def _digit_limit() -> int:
     return sys.get_int_max_str_digits() or 4300
 
 
-def _parse_int(text: str) -> int | BigInt:
+def _parse_int(text: str) -> int | BigNumber:
     if len(text.lstrip("-")) <= _digit_limit():
         return int(text)
-    return BigInt(text)
+    return BigNumber(text)
 
 
-def _parse_float(text: str) -> float:
+def _parse_float(text: str) -> float | BigNumber:
     value = float(text)
-    if not math.isfinite(value):
-        raise JsonRefused(f"the number {text[:40]} is too large")
-    return value
+    return value if math.isfinite(value) else BigNumber(text)
 
 
 def _parse_constant(name: str) -> Any:
@@ -101,9 +102,9 @@ def parse(body: bytes | str) -> Any:
 
 
 def _dump_reply(reply: Any) -> str:
-    """One reply object as JSON text; a :class:`BigInt` id is written as its digits."""
+    """One reply object as JSON text; a :class:`BigNumber` id is written as its digits."""
     req_id = reply.get("id") if isinstance(reply, dict) else None
-    if not isinstance(req_id, BigInt):
+    if not isinstance(req_id, BigNumber):
         return json.dumps(reply, separators=_SEPARATORS, allow_nan=False)
     rest = json.dumps(
         {k: v for k, v in reply.items() if k != "id"}, separators=_SEPARATORS, allow_nan=False
@@ -132,7 +133,7 @@ def dumps(reply: Any) -> bytes:
                             "code": -1,
                             "message": "internal error: the reply could not be encoded as JSON",
                         },
-                        "id": req_id if isinstance(req_id, (str, int, BigInt)) else None,
+                        "id": req_id if isinstance(req_id, (str, int, BigNumber)) else None,
                     }
                 )
             )

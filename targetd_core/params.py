@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from .errors import Code, TargetdError
-from .jsonwire import BigInt
+from .jsonwire import BigNumber
 from .logs import SECRET_KEY_RE
 from .names import (
     NAME_MAX,
@@ -157,7 +157,7 @@ def check_wire_value(value: Any, what: str) -> None:
                 Code.INVALID_ARGUMENT,
                 f"{what} is not valid Unicode text (it holds a lone surrogate escape)",
             ) from None
-    elif isinstance(value, BigInt):
+    elif isinstance(value, BigNumber):
         raise TargetdError(Code.INVALID_ARGUMENT, f"{what} is too large: {value!r}")
     elif isinstance(value, list):
         for i, item in enumerate(value):

@@ -27,7 +27,7 @@ from .core import Core
 if TYPE_CHECKING:
     from .metrics import Metrics
 from .errors import Code, TargetdError
-from .jsonwire import BigInt, JsonRefused, parse
+from .jsonwire import BigNumber, JsonRefused, parse
 from .logs import REDACTED, redact_params
 from .methods import RpcMethod
 from .params import bind, is_secret_param
@@ -77,7 +77,7 @@ def scrub_values(message: str, params: dict[str, Any], secret: tuple[str, ...]) 
 
 def _log_id(req_id: Any) -> Any:
     """A request id as it goes to the log: huge integers and long strings shortened."""
-    if isinstance(req_id, BigInt):
+    if isinstance(req_id, BigNumber):
         return repr(req_id)
     if isinstance(req_id, int) and not isinstance(req_id, bool) and abs(req_id) >= 2**63:
         return str(req_id)
@@ -136,7 +136,7 @@ class Dispatcher:
         if "params" in item and item["params"] is None:
             item = {k: v for k, v in item.items() if k != "params"}
         big_id = item.get("id")
-        if isinstance(big_id, BigInt):  # dispatched under a stand-in, echoed exactly
+        if isinstance(big_id, BigNumber):  # dispatched under a stand-in, echoed exactly
             item = {**item, "id": 0}
         started = time.monotonic()
         out = dispatch_to_response(
@@ -148,7 +148,7 @@ class Dispatcher:
             post_process=to_serializable_one,
         )
         elapsed = time.monotonic() - started
-        if isinstance(big_id, BigInt):
+        if isinstance(big_id, BigNumber):
             req_id: Any = big_id
             if out is not None and out.get("id") == 0:
                 out["id"] = big_id

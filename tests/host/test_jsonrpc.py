@@ -245,17 +245,33 @@ def test_nesting_within_the_limit_is_served(daemon: Daemon) -> None:
     assert body["id"] == 1
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_refused_as_ids(daemon: Daemon, constant: str) -> None:
     r = daemon.post('{"jsonrpc": "2.0", "id": ' + constant + ', "method": "pool_list"}')
     body = assert_json_rpc_error(r, -32700)
     assert body["id"] is None
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "1e999"])
+@pytest.mark.parametrize("constant", ["NaN", "Infinity"])
 def test_nan_and_infinity_are_refused_as_parameters(daemon: Daemon, constant: str) -> None:
     raw = '{"jsonrpc":"2.0","id":3,"method":"example_slow_read","params":{"seconds":%s}}'
     assert_json_rpc_error(daemon.post(raw.replace("%s", constant)), -32700)
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.5e99999"])
+def test_numbers_beyond_a_double_are_echoed_as_ids(daemon: Daemon, number: str) -> None:
+    """JSON, though no double holds them (Python's float makes them inf, and the reply
+    said Infinity: not JSON)."""
+    r = daemon.post('{"jsonrpc": "2.0", "id": ' + number + ', "method": "pool_list"}')
+    assert r.status_code == 200 and '"id":' + number in r.text
+    assert "result" in strict_json(r.text.replace(number, "0"))
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e400"])
+def test_numbers_beyond_a_double_are_invalid_arguments(daemon: Daemon, number: str) -> None:
+    raw = '{"jsonrpc":"2.0","id":3,"method":"example_slow_read","params":{"seconds":%s}}'
+    body = assert_json_rpc_error(daemon.post(raw.replace("%s", number)), -32602)
+    assert "seconds is too large" in body["error"]["message"]
 
 
 @pytest.mark.parametrize("digits", [4299, 4300, 4301, 5000, 100000])

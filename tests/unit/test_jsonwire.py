@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from targetd_core.jsonwire import MAX_DEPTH, BigInt, JsonRefused, dumps, parse
+from targetd_core.jsonwire import MAX_DEPTH, BigNumber, JsonRefused, dumps, parse
 
 
 @given(st.integers(min_value=-(10**9000), max_value=10**9000))
@@ -21,12 +21,20 @@ def test_integers_of_any_size_round_trip(n: int) -> None:
     assert '"id":' + text in out
 
 
-@pytest.mark.parametrize(
-    "text", ["NaN", "Infinity", "-Infinity", "1e309", "[1e400]", '{"a":-1e999}']
-)
-def test_non_finite_numbers_are_refused(text: str) -> None:
-    with pytest.raises(JsonRefused):
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "[NaN]", '{"a":-Infinity}'])
+def test_nan_and_infinity_are_refused(text: str) -> None:
+    with pytest.raises(JsonRefused, match="is not JSON"):
         parse(text)
+
+
+@pytest.mark.parametrize("text", ["1e309", "-1e400", "1.5e99999", "9" * 400 + ".0"])
+def test_numbers_beyond_a_double_are_kept_as_text(text: str) -> None:
+    value = parse("[" + text + "]")[0]
+    assert value == BigNumber(text) and "beyond a double" in repr(value)
+    assert (
+        dumps({"jsonrpc": "2.0", "result": 1, "id": value})
+        == ('{"id":' + text + ',"jsonrpc":"2.0","result":1}').encode()
+    )
 
 
 @settings(max_examples=60)
@@ -40,8 +48,8 @@ def test_depth_limit(depth: int) -> None:
             parse(text)
 
 
-def test_big_int_repr_does_not_repeat_the_digits() -> None:
-    assert repr(BigInt("-" + "1" * 5000)) == "<an integer of 5000 digits>"
+def test_big_number_repr_does_not_repeat_the_digits() -> None:
+    assert repr(BigNumber("-" + "1" * 5000)) == "<an integer of 5000 digits>"
 
 
 def test_a_reply_that_is_not_json_becomes_an_error_for_that_reply_only() -> None:

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from targetd_core.errors import TargetdError
-from targetd_core.jsonwire import BigInt
+from targetd_core.jsonwire import BigNumber
 from targetd_core.names import check_name, check_size
 from targetd_core.params import (
     BoolLike,
@@ -113,7 +113,11 @@ def test_wire_values_refused_exactly_when_they_hold_a_surrogate(value: object) -
 
 
 def test_big_ints_are_refused_at_any_depth() -> None:
-    for value in (BigInt("9" * 5000), [1, BigInt("9" * 5000)], {"a": [BigInt("-" + "1" * 9000)]}):
+    for value in (
+        BigNumber("9" * 5000),
+        [1, BigNumber("9" * 5000)],
+        {"a": [BigNumber("-" + "1" * 9000)]},
+    ):
         with pytest.raises(TargetdError, match="too large"):
             check_wire_value(value, "p")
 
