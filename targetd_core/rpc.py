@@ -76,7 +76,8 @@ def scrub_values(message: str, params: dict[str, Any], secret: tuple[str, ...]) 
 
 
 def _log_id(req_id: Any) -> Any:
-    """A request id as it goes to the log: huge integers and long strings shortened."""
+    """A request id (or method name) as it goes to the log: huge numbers and long
+    strings shortened, so one request cannot write 128 KiB to the log."""
     if isinstance(req_id, BigNumber):
         return repr(req_id)
     if isinstance(req_id, int) and not isinstance(req_id, bool) and abs(req_id) >= 2**63:
@@ -162,7 +163,7 @@ class Dispatcher:
             "rpc",
             client=ctx.client,
             user=ctx.user,
-            method=method if isinstance(method, str) else None,
+            method=_log_id(method) if isinstance(method, str) else None,
             id=_log_id(req_id),
             notification="id" not in item,
             duration_ms=round(elapsed * 1000, 2),
