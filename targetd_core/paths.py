@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from .errors import Code, TargetdError
+from .names import shown
 
 #: Longest component accepted (Linux NAME_MAX).
 COMPONENT_MAX = 255
@@ -30,7 +31,7 @@ def check_component(value: object, what: str = "name") -> str:
     if not is_plain_component(value):
         raise TargetdError(
             Code.INVALID_ARGUMENT,
-            f"invalid {what} {value!r}: it must be one plain name (no '/', '.', '..', "
+            f"invalid {what} {shown(value)}: it must be one plain name (no '/', '.', '..', "
             "NUL or newline)",
         )
     return value  # type: ignore[return-value]

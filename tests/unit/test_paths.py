@@ -45,3 +45,9 @@ def test_joined_path_never_leaves_base(parts):
     assert os.path.normpath(path).startswith(base + "/")
     assert os.path.dirname(os.path.normpath(path)) != os.path.dirname(base)
     assert len(os.path.relpath(path, base).split("/")) == len(parts)
+
+
+def test_refusal_message_is_short():
+    with pytest.raises(TargetdError) as exc:
+        check_component("a/" * 10000)
+    assert len(str(exc.value)) < 300
