@@ -207,6 +207,9 @@ class BtrfsPool(FsPool):
                 self._delete([path])
                 raise
 
+    def fs_paths(self, fs: FileSystem) -> list[str]:
+        return [fs.full_path, self.ss_dir(fs.name)]
+
     def destroy_fs(self, fs: FileSystem) -> None:
         snaps = self._snapshot_subvolumes(fs.name)
         paths = [self.ss_path(fs.name, ss) for _, ss, _ in snaps]
