@@ -220,7 +220,10 @@ class NfsExports:
         of its directory; a path given through a link is tried resolved after that."""
         host = check_host(host)
         given = lexical_path(path)
-        self.withdraw_moved()
+        withdrawn = self.withdraw_moved()
+        if any(e.path == given and canonical(e.host) == host for e in withdrawn):
+            log.info("nfs export removed", host=host, path=given)
+            return
         old_text = self.file.read_text()
         entries = self.file.entries()
         removed = [e for e in entries if e.path == given and canonical(e.host) == host]
