@@ -336,10 +336,10 @@ def test_failed_quota_leaves_nothing(t: InProcess, btrfs_pool: Path, monkeypatch
 
     real = poolmod._btrfs
 
-    def failing(*args: str) -> str:
+    def failing(*args: str, fds: tuple[int, ...] = ()) -> str:
         if args[:2] == ("qgroup", "limit"):
-            real("qgroup", "limit", "not-a-size", args[-1])  # a real btrfs failure
-        return real(*args)
+            real("qgroup", "limit", "not-a-size", args[-1], fds=fds)  # a real btrfs failure
+        return real(*args, fds=fds)
 
     monkeypatch.setattr(poolmod, "_btrfs", failing)
     err = t.error("fs_create", pool_name=str(btrfs_pool), name="half", size_bytes=MiB)

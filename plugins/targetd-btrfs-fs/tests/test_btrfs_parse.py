@@ -8,7 +8,6 @@ LIST_A_FROM_SUBVOL_MOUNT = """\
 ID 256 gen 10 top level 5 parent_uuid -                                    uuid 05112fba-0474-5e46-861d-485a14945c64 path <FS_TREE>/targetd_fs/a
 ID 259 gen 11 top level 5 parent_uuid -                                    uuid 403ecb3d-5b60-a444-83aa-991072b4676d path <FS_TREE>/pool
 ID 260 gen 11 top level 259 parent_uuid -                                    uuid ac81fb57-a4e8-f44d-9ebd-b84f514cf087 path pool/targetd_fs/x
-garbage line
 """
 
 LIST_S = """\
@@ -34,6 +33,22 @@ def test_subvolume_list_paths_are_from_the_tree_top() -> None:
     ]
     assert svs[0].uuid == "05112fba-0474-5e46-861d-485a14945c64"
     assert svs[0].parent_uuid is None and svs[0].otime is None
+
+
+def test_a_name_with_a_newline_stays_one_path() -> None:
+    """A subvolume named "x\\ny" (made outside targetd) is printed on two lines: the
+    second continues the first's path, so no subvolume "x" appears."""
+    text = (
+        "ID 256 gen 10 top level 5 parent_uuid - uuid 05112fba-0474-5e46-861d-485a14945c64"
+        " path targetd_fs/x\ny\n"
+        "ID 257 gen 10 top level 5 parent_uuid - uuid 403ecb3d-5b60-a444-83aa-991072b4676d"
+        " path targetd_fs/z\n"
+    )
+    assert [(s.id, s.path) for s in parse_subvolume_list(text)] == [
+        (256, "targetd_fs/x\ny"),
+        (257, "targetd_fs/z"),
+    ]
+    assert parse_subvolume_list("not an entry\n") == []
 
 
 def test_snapshot_list_otime_is_utc() -> None:
