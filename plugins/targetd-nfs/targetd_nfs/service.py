@@ -244,7 +244,8 @@ class NfsExports:
             for e in removed:
                 exportfs.unexport(e.host, e.path)
         except BaseException:
-            _rollback([lambda: self.file.write_text(old_text)])
+            # a killed exportfs may have done part of its work: put it all back
+            _rollback([lambda: self.file.write_text(old_text), *map(_reexport, removed)])
             raise
         # exportfs -u removes the client by address: if another entry of ours named the
         # same client (a file from an older targetd), put it back
