@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from targetd_btrfs_fs.parse import parse_findmnt, parse_qgroup_show, parse_subvolume_list
 
 LIST_A_FROM_SUBVOL_MOUNT = """\
@@ -73,3 +75,27 @@ def test_findmnt() -> None:
     )
     assert m is not None and m.fsroot == "/pool" and m.read_only
     assert parse_findmnt("not json") is None
+
+
+# Names as btrfs prints them: any character but '/' and NUL (an 'I' is left out so no
+# generated line can look like a whole entry: that case is checked against the file
+# system by the pool, not by the parser).
+_NAMES = st.text(
+    alphabet=st.characters(blacklist_characters="/\x00I", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.lists(_NAMES, min_size=1, max_size=6))
+def test_listing_round_trip_whatever_the_names(names: list[str]) -> None:
+    text = "".join(
+        f"ID {256 + i} gen 7 top level 5 parent_uuid -       uuid "
+        f"00000000-0000-0000-0000-{i:012d} path targetd_fs/{n}\n"
+        for i, n in enumerate(names)
+    )
+    got = parse_subvolume_list(text)
+    assert [(s.id, s.path) for s in got] == [
+        (256 + i, f"targetd_fs/{n}") for i, n in enumerate(names)
+    ]
