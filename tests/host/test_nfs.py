@@ -769,3 +769,56 @@ def test_fs_destroy_removes_its_exports(
     assert ours() == {("192.0.2.173", kept)}
     assert t.error("nfs_export_remove", host="192.0.2.170", path=path).code == -400
     t.call("nfs_export_remove", host="192.0.2.173", path=kept)
+
+
+def test_hung_exportfs_does_not_hold_the_daemon(
+    tmp_path: Path,
+    btrfs_pool: Path,  # noqa: F811
+    exports_cleanup: list[tuple[str, str]],  # noqa: F811
+) -> None:
+    """Through the real daemon (2 workers): while one nfs_export_add waits on a hung
+    exportfs, a change on another worker waits for the lock at most the limit (plus the
+    rollback), then goes through; the hung call answers a clear -1."""
+    require("exportfs")
+    from .daemon import start_daemon
+
+    fake = _fake_exportfs(tmp_path, "-o")
+    d = start_daemon(
+        tmp_path,
+        plugins=["btrfs-fs", PLUGIN],
+        fs_pools=[str(btrfs_pool)],
+        nfs_exports_file=str(tmp_path / "t.exports"),
+        nfs_exportfs_timeout=2,
+        env={"PATH": f"{fake}:{os.environ['PATH']}"},
+    )
+    try:
+        d.call("fs_create", pool_name=str(btrfs_pool), name="h", size_bytes=0)
+        (fs,) = d.call("fs_list")
+        exports_cleanup.append(("192.0.2.180", fs["full_path"]))
+        replies: dict[str, object] = {}
+
+        def hung_add() -> None:
+            start = time.monotonic()
+            replies["add"] = d.rpc(
+                "nfs_export_add", {"host": "192.0.2.180", "path": fs["full_path"], "options": None}
+            )
+            replies["add_s"] = time.monotonic() - start
+
+        t = threading.Thread(target=hung_add)
+        t.start()
+        time.sleep(0.5)
+        start = time.monotonic()
+        d.call("fs_create", pool_name=str(btrfs_pool), name="other", size_bytes=0)
+        waited = time.monotonic() - start
+        t.join(30)
+        err = replies["add"]["error"]  # type: ignore[index]
+        assert err["code"] == -1 and "did not finish within 2 s" in err["message"], err
+        assert replies["add_s"] < 10 and waited < 10
+        assert (
+            not (tmp_path / "t.exports").exists()
+            or fs["full_path"] not in (tmp_path / "t.exports").read_text()
+        )
+        assert fs["full_path"] not in live_exports()
+        assert sorted(f["name"] for f in d.call("fs_list")) == ["h", "other"]
+    finally:
+        d.stop()
