@@ -995,3 +995,86 @@ def test_quickstart_health_wait(tmp_path: Path) -> None:
     wait = re.search(r"^if ! wait_healthy \S+ \d+; then\n(?:.*\n)*?    exit 1\nfi\n", text, re.M)
     assert wait, "the health wait does not stop the script when it fails"
     assert text.index("targetd is running") > wait.end()
+
+
+def test_deb_service_restarts_once_per_dpkg_run(debs: dict[str, Path], tmp_path: Path) -> None:
+    """dpkg itself (a private database and root, scripts run outside a chroot) installs,
+    upgrades and removes the packages; the maintainer scripts' systemd calls are replaced
+    by lines that record them. An upgrade of the core and five plugins restarts once."""
+    admin, inst, record = tmp_path / "admin", tmp_path / "inst", tmp_path / "calls"
+    for d in (admin / "updates", admin / "info", inst):
+        d.mkdir(parents=True)
+    (admin / "status").touch()
+    (admin / "available").touch()
+    dpkg = ["dpkg", f"--admindir={admin}", f"--instdir={inst}", "--force-script-chrootless"]
+    # Stand-ins for what the packages depend on, so dpkg's dependency checks pass.
+    relations: dict[str, list[tuple[str, str]]] = {}
+    for deb in debs.values():
+        for dep in _depends(deb):
+            m = re.fullmatch(r"(\S+)(?: \((\S+) (\S+)\))?", dep)
+            assert m, dep
+            rel = relations.setdefault(m.group(1), [])
+            if m.group(2):
+                rel.append((m.group(2), m.group(3)))
+
+    def satisfying(rels: list[tuple[str, str]]) -> str:
+        for v in ("99", "4.99", "1.0"):
+            ops = {">=": "ge", "<<": "lt", "=": "eq", "<=": "le", ">>": "gt"}
+            if all(
+                _run(["dpkg", "--compare-versions", v, ops[op], ver]).returncode == 0
+                for op, ver in rels
+            ):
+                return v
+        raise AssertionError(f"no stand-in version for {rels}")
+
+    stand_ins = []
+    for name in sorted(set(relations) - set(debs)):
+        root = tmp_path / "dummy" / name
+        (root / "DEBIAN").mkdir(parents=True)
+        (root / "DEBIAN" / "control").write_text(
+            f"Package: {name}\nVersion: {satisfying(relations[name])}\nArchitecture: all\n"
+            "Maintainer: x <x@example.org>\nDescription: stand-in\n"
+        )
+        assert _run(["dpkg-deb", "-b", str(root), f"{root}.deb"]).returncode == 0
+        stand_ins.append(f"{root}.deb")
+    r = _run([*dpkg, "-i", *stand_ins])
+    assert r.returncode == 0, r.stderr
+    names = ["targetd-core", *PLUGINS]
+    patched = []
+    for name in names:
+        tree = tmp_path / "x" / name
+        assert _run(["dpkg-deb", "-R", str(debs[name]), str(tree)]).returncode == 0
+        postinst = tree / "DEBIAN" / "postinst"
+        text = postinst.read_text().replace("if [ -d /run/systemd/system ]", "if true")
+        text = text.replace(
+            "deb-systemd-invoke try-restart targetd.service >/dev/null || true",
+            f"echo restart >> {record}",
+        ).replace("systemctl --system daemon-reload >/dev/null || true", f"echo reload >> {record}")
+        postinst.write_text(text)
+        assert _run(["dpkg-deb", "-b", str(tree), f"{tree}.deb"]).returncode == 0
+        patched.append(f"{tree}.deb")
+
+    def calls() -> list[str]:
+        out = record.read_text().split() if record.exists() else []
+        record.unlink(missing_ok=True)
+        return out
+
+    def dpkg_ok(*args: str) -> None:
+        r = _run([*dpkg, *args])
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    dpkg_ok("-i", *patched)  # fresh install (nothing runs yet: try-restart is a no-op)
+    assert calls().count("restart") == 1
+    dpkg_ok("-i", *patched)  # upgrade of all six in one run
+    assert calls() == ["reload", "restart"]
+    # as apt does it: unpack, configure without triggers, then the pending ones
+    dpkg_ok("--no-triggers", "--unpack", *patched)
+    dpkg_ok("--no-triggers", "--configure", *names)
+    dpkg_ok("--configure", "--pending")
+    assert calls() == ["reload", "restart"]
+    dpkg_ok("-i", patched[1])  # one plugin
+    assert calls() == ["restart"]
+    dpkg_ok("-r", PLUGINS[-1])  # removing a plugin unloads it
+    assert calls() == ["restart"]
+    dpkg_ok("-P", *names[1:-1], "targetd-core")
+    assert calls() == []
