@@ -1041,6 +1041,7 @@ def test_deb_service_restarts_once_per_dpkg_run(debs: dict[str, Path], tmp_path:
     assert r.returncode == 0, r.stderr
     names = ["targetd-core", *PLUGINS]
     patched = []
+    (tmp_path / "x").mkdir()
     for name in names:
         tree = tmp_path / "x" / name
         assert _run(["dpkg-deb", "-R", str(debs[name]), str(tree)]).returncode == 0
