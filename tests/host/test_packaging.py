@@ -771,8 +771,13 @@ def test_client_deb(debs: dict[str, Path]) -> None:
         assert path in files, f"targetd-client lacks {path}"
 
 
-def test_no_package_ships_targetctl(debs: dict[str, Path], built: dict[str, Built]) -> None:
+def test_no_package_ships_targetctl(
+    debs: dict[str, Path], built: dict[str, Built], venv: Path
+) -> None:
     """rtslib-fb (which targetd-lio depends on) owns /usr/bin/targetctl."""
+    # Beside targetd-lio (and so rtslib-fb) in one environment, the client is targetd-cli.
+    r = _run([str(venv / "bin" / "targetd-cli"), "--version"])
+    assert r.returncode == 0 and r.stdout.startswith("targetd-cli "), r.stdout + r.stderr
     for name, deb in debs.items():
         assert not any(p.endswith("/targetctl") for p in _deb_contents(deb)), name
     for name, b in built.items():
