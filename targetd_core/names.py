@@ -7,7 +7,7 @@ import re
 
 from .errors import Code, TargetdError
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+NAME_RE = re.compile(r"[a-zA-Z0-9_-]+")
 #: Longest name accepted; LVM's own limit is 127 and ZFS' path limit is 255.
 NAME_MAX = 127
 
@@ -18,7 +18,7 @@ def check_name(value: object, what: str = "name") -> str:
     Raises -32602 otherwise. Every plugin must call this (or declare its parameter as
     :data:`targetd_core.params.Name`) before building any path or command from a name.
     """
-    if not isinstance(value, str) or not NAME_RE.match(value) or len(value) > NAME_MAX:
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or len(value) > NAME_MAX:
         raise TargetdError(
             Code.INVALID_ARGUMENT,
             f"invalid {what} {value!r}: names are 1 to {NAME_MAX} characters of "

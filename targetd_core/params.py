@@ -48,7 +48,7 @@ def _check_lun(value: Any, what: str) -> int:
 #: A volume, file system, snapshot or access group name (``^[a-zA-Z0-9_-]+$``).
 Name = Annotated[
     str,
-    Check(check_name, {"type": "string", "pattern": NAME_RE.pattern, "maxLength": NAME_MAX}),
+    Check(check_name, {"type": "string", "pattern": f"^{NAME_RE.pattern}$", "maxLength": NAME_MAX}),
 ]
 #: A size in bytes: a non-negative integer (a float without fraction is accepted).
 Size = Annotated[int, Check(check_size, {"type": "integer", "minimum": 0})]

@@ -24,6 +24,7 @@ from .errors import Code, ConfigError, TargetdError
 from .methods import RpcMethod, rpc_method
 from .names import check_name, check_size
 from .params import BoolLike, Lun, Name, Size
+from .paths import check_component, safe_join
 from .pools import BlockPool, ExportHandler, FileSystem, FsPool, PoolInfo, Snapshot, Volume
 from .tools import run, tool_error
 
@@ -49,10 +50,12 @@ __all__ = [
     "Snapshot",
     "TargetdError",
     "Volume",
+    "check_component",
     "check_name",
     "check_size",
     "impl",
     "rpc_method",
     "run",
+    "safe_join",
     "tool_error",
 ]
