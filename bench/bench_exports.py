@@ -3,7 +3,7 @@
 
     contrib/appliance run -- python3 bench/bench_exports.py [--sizes 1,100,250]
 
-Like the reference (shared/notes/reference-figures.md): 100 MiB thin volumes in
+Like the reference daemon's measurements (bench/README.md): 100 MiB thin volumes in
 vg-targetd/thin_pool, each exported to its own initiator at LUN 0. For each size N it
 times ``export_list`` (median of 3), and the cycle vol_create + export_create +
 export_destroy + vol_destroy of one more volume (median of 3); it also reports

@@ -7,7 +7,8 @@ Reads TARGETD_URL, TARGETD_USER, TARGETD_PASSWORD, TARGETD_CA from the environme
 N volumes in the pool, times pool_list and vol_list at that size (median of several
 repetitions), the vol_create + vol_destroy cycle, and removes everything it made. With
 TARGETD_APPLIANCE_DIR set it also times one bare `lvs` in the guest, the floor a listing
-call cannot beat. Compare with shared/notes/reference-figures.md.
+call cannot beat. The reference daemon (old targetd 0.10.x, same kind of VM, client in the
+guest) took 0.167 s for one `lvs` and 0.175 s for pool_list with one thin pool.
 """
 
 from __future__ import annotations

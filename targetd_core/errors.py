@@ -1,7 +1,7 @@
 """The errors a client can see.
 
 Every failure that reaches a client is a :class:`TargetdError` carrying one of the codes
-of the wire contract (``shared/API.md``) and a message a person can act on. Messages must
+of the wire contract (``docs/contract.md``) and a message a person can act on. Messages must
 never contain secrets.
 """
 

@@ -16,9 +16,40 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .core import Core
+from .errors import Code
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Labels of the per-call metrics: outcome is "ok" or "error"; an error also has its code
+# ("-110") and that code's name ("INVALID_POOL"); both are empty on success.
+LABELS = ["method", "outcome", "code", "error"]
+# JSON-RPC's own codes; targetd's are the names of errors.Code.
+_JSONRPC_ERRORS = {
+    -32700: "PARSE_ERROR",
+    -32600: "INVALID_REQUEST",
+    -32601: "METHOD_NOT_FOUND",
+    -32603: "INTERNAL_ERROR",
+}
+
+
+def error_name(code: int) -> str:
+    """The readable name of an error code ("INVALID_POOL" for -110); "OTHER" if unknown."""
+    try:
+        return Code(code).name
+    except ValueError:
+        return _JSONRPC_ERRORS.get(code, "OTHER")
+
+
+def outcome_labels(outcome: str) -> tuple[str, str, str]:
+    """(outcome, code, error) labels of a call that ended with ``outcome``."""
+    if outcome == "ok":
+        return "ok", "", ""
+    try:
+        code = int(outcome)
+    except ValueError:
+        return "error", "", "OTHER"
+    return "error", str(code), error_name(code)
 
 
 def prepare(state_dir: Path) -> Path:
@@ -36,20 +67,24 @@ class Metrics:
 
         self.core = core
         self.requests = Counter(
-            "targetd_requests", "JSON-RPC calls by method and outcome", ["method", "outcome"]
+            "targetd_requests",
+            "JSON-RPC calls by method and outcome (ok or error, with the error's code and name)",
+            LABELS,
         )
         self.latency = Histogram(
             "targetd_request_duration_seconds",
             "JSON-RPC call duration",
-            ["method", "outcome"],
+            LABELS,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
         self.failed_logins = Counter("targetd_failed_logins", "Failed HTTP Basic logins")
 
     def observe(self, method: str | None, outcome: str, seconds: float) -> None:
+        """``outcome``: "ok", or the JSON-RPC error code the call ended with."""
         name = method if method in self.core.methods else "(invalid)"
-        self.requests.labels(name, outcome).inc()
-        self.latency.labels(name, outcome).observe(seconds)
+        labels = outcome_labels(outcome)
+        self.requests.labels(name, *labels).inc()
+        self.latency.labels(name, *labels).observe(seconds)
 
     def login_failed(self) -> None:
         self.failed_logins.inc()
@@ -61,6 +96,7 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         registry.register(_StorageCollector(self.core))
+        registry.register(_BuildInfo(self.core))
         with self.core.lock.hold(exclusive=False):
             return generate_latest(registry), CONTENT_TYPE_LATEST
 
@@ -115,3 +151,46 @@ class _StorageCollector:
                 exports.add_metric([handler.name], count)
         errors.add_metric([], failed)
         yield from (size, free, vols, fss, exports, errors)
+
+
+class _BuildInfo:
+    """targetd_build_info (targetd's version and the Python and libraries it runs on) and
+    targetd_plugin_info (each loaded plugin and its version); always 1."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def collect(self) -> Iterator[Any]:
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        from prometheus_client.core import GaugeMetricFamily
+
+        def dist_version(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return ""
+
+        build = GaugeMetricFamily(
+            "targetd_build_info",
+            "targetd's version and what it runs on",
+            labels=["version", "python", "gunicorn", "jsonrpcserver"],
+        )
+        build.add_metric(
+            [
+                __version__,
+                platform.python_version(),
+                dist_version("gunicorn"),
+                dist_version("jsonrpcserver"),
+            ],
+            1,
+        )
+        plugins = GaugeMetricFamily(
+            "targetd_plugin_info",
+            "Loaded plugins and their versions",
+            labels=["plugin", "version", "distribution"],
+        )
+        for info in self.core.plugins.values():
+            plugins.add_metric([info.name, info.version, info.distribution], 1)
+        yield from (build, plugins)

@@ -8,6 +8,7 @@ SIGTERM: in-flight requests finish before the daemon exits.
 from __future__ import annotations
 
 import signal
+import ssl
 from typing import Any
 
 import structlog
@@ -96,9 +97,14 @@ def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
     if "control_socket_disable" in _known_settings():
         options["control_socket_disable"] = True  # no runtime control socket (gunicorn 24+)
     if config["ssl"]:
-        options.update(
-            certfile=config["ssl_cert"], keyfile=config["ssl_key"], ssl_context=_ssl_context
-        )
+        options.update(certfile=config["ssl_cert"], keyfile=config["ssl_key"])
+        if "ssl_context" in _known_settings():
+            options["ssl_context"] = _ssl_context
+        else:
+            # gunicorn < 21 (Debian 12 ships 20.1) has no context hook: it wraps each
+            # connection with ssl.wrap_socket. A server-only protocol; the oldest TLS
+            # version allowed is OpenSSL's default then (TLS 1.2 on Debian 12).
+            options["ssl_version"] = ssl.PROTOCOL_TLS_SERVER
     return options
 
 

@@ -17,6 +17,8 @@ import requests
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
+import targetd_core
+
 from .daemon import Daemon, run_targetd, start_daemon, write_config
 
 SCHEMA = Path(__file__).parent.parent / "data" / "openrpc-meta-schema.json"
@@ -95,14 +97,26 @@ def test_metrics_add_up_across_two_workers(metered: Daemon) -> None:
     for t in threads:
         t.join()
     metered.post("{}", auth=("admin", "wrong"))
+    r = requests.post(
+        metered.url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "vol_list", "params": {"pool": "nope"}},
+        auth=("admin", metered.password),
+        timeout=10,
+    )
+    assert r.json()["error"]["code"] == -110
+    # (the multiprocess collector sorts the labels by name)
+    ok_labels = 'code="",error="",method="example_echo",outcome="ok"}'
     for _ in range(6):  # several scrapes, answered by either worker, agree
         text = requests.get(url, auth=("admin", metered.password), timeout=10).text
-        ok = _samples(text, 'targetd_requests_total{method="example_echo",outcome="ok"}')
+        ok = _samples(text, "targetd_requests_total{" + ok_labels)
         assert list(ok.values()) == [n_threads * per_thread], text
-        hist = _samples(
-            text, 'targetd_request_duration_seconds_count{method="example_echo",outcome="ok"}'
-        )
+        hist = _samples(text, "targetd_request_duration_seconds_count{" + ok_labels)
         assert list(hist.values()) == [n_threads * per_thread]
+        failed = 'code="-110",error="INVALID_POOL",method="vol_list",outcome="error"}'
+        assert list(_samples(text, "targetd_requests_total{" + failed).values()) == [1.0], text
+        (build,) = _samples(text, "targetd_build_info{")
+        assert f'version="{targetd_core.__version__}"' in build and 'python="3.' in build
+        assert 'plugin="example"' in "".join(_samples(text, "targetd_plugin_info{"))
         assert list(_samples(text, "targetd_failed_logins_total").values()) == [1.0]
         assert any(k.startswith("targetd_pool_size_bytes{") for k in _samples(text, "targetd_pool"))
         assert list(_samples(text, "targetd_volumes{").values()) == [0.0]

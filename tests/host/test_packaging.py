@@ -160,8 +160,8 @@ def venv(work: Path, built: dict[str, Built]) -> Path:
     return venv
 
 
-def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]
+def _run(argv: list[str], timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
 
 
 # --- versions --------------------------------------------------------------------------
@@ -207,6 +207,20 @@ def test_sdist_and_wheel_build(name: str, built: dict[str, Built]) -> None:
     assert meta["Name"].lower() == name
     assert meta["Version"] == next(iter(b.dist.versions().values()))
     assert meta["Requires-Python"], "Requires-Python is missing"
+    # The licence: SPDX expression, and the GPL's text in the sdist and the wheel.
+    assert meta["License-Expression"] == "GPL-3.0-or-later"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    gpl = (ROOT / "LICENSE").read_text()
+    assert gpl.lstrip().startswith("GNU GENERAL PUBLIC LICENSE") and "Version 3" in gpl[:200]
+    with tarfile.open(b.sdist) as tar:
+        (lic,) = [
+            m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/LICENSE")
+        ]
+        assert lic.isfile(), "the sdist's LICENSE must be a file, not a link"
+        assert tar.extractfile(lic).read().decode() == gpl  # type: ignore[union-attr]
+    with zipfile.ZipFile(b.wheel) as z:
+        (lic_name,) = [n for n in z.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert z.read(lic_name).decode() == gpl
     assert meta.get_payload().strip() or meta["Description"], (
         f'{name} has no long description: add readme = "README.md" to [project] in '
         f"{b.dist.path.relative_to(ROOT) / 'pyproject.toml'}"
@@ -594,15 +608,24 @@ def test_daemon_notifies_readiness_from_main_process(venv: Path, tmp_path: Path)
 
 # --- Debian packages -------------------------------------------------------------------
 
-DEB_NAMES = ["targetd-core", "targetd-lvm", "targetd-lio"]  # lio: a Debian python3-* dep
 SITE = "usr/lib/targetd/python"
+NOT_PACKAGED = {"targetd-example"}  # what `build-deb all` leaves out
+DEB_NAMES = [n for n in DIST_NAMES if n not in NOT_PACKAGED]
+PLUGINS = [n for n in DEB_NAMES if n not in ("targetd-core", "targetd-client")]
+# Who lintian and the changelog see as maintainer (the default is a placeholder).
+MAINTAINER_ENV = {"DEBFULLNAME": "targetd CI", "DEBEMAIL": "ci@targetd.example.org"}
+
+
+def _build_deb(out: Path, names: list[str], work: Path, *extra: str, **kw: object):
+    env = {**os.environ, **MAINTAINER_ENV, "TARGETD_PACKAGING_CACHE": str(work / "cache")}
+    argv = [sys.executable, str(PACKAGING / "build-deb"), "--out", str(out), *extra, *names]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env, **kw)  # type: ignore[call-overload]
 
 
 @pytest.fixture(scope="module")
 def debs(work: Path, built: dict[str, Built]) -> dict[str, Path]:
-    """Debian packages of the core and two plugins, made from the wheels built above."""
-    names = [n for n in DEB_NAMES if n in built]
-    for n in names:
+    """`build-deb all` (which fills its download cache), from the wheels built above."""
+    for n in DEB_NAMES:
         assert built[n].wheel is not None, f"{n} did not build: {built[n].error}"
     out = work / "deb"
     # build-deb decides Debian dependency or vendoring from apt's package lists: without
@@ -611,20 +634,10 @@ def debs(work: Path, built: dict[str, Built]) -> dict[str, Path]:
     if not re.search(r"Candidate: \d", policy):
         env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         assert _run(["apt-get", "update", "-qq"], env=env).returncode == 0
-    r = _run(
-        [
-            sys.executable,
-            str(PACKAGING / "build-deb"),
-            "--out",
-            str(out),
-            "--wheels",
-            str(work / "dist"),
-            *names,
-        ]
-    )
+    r = _build_deb(out, ["all"], work, "--wheels", str(work / "dist"))
     assert r.returncode == 0, r.stdout + r.stderr
     found = {p.name.split("_")[0]: p for p in out.glob("*.deb")}
-    assert set(found) == set(names), r.stdout
+    assert set(found) == set(DEB_NAMES), r.stdout
     return found
 
 
@@ -656,14 +669,127 @@ def test_deb_control_fields(debs: dict[str, Path], built: dict[str, Built]) -> N
         assert _deb_field(deb, "Package") == name
         assert _deb_field(deb, "Version") == f"{version}-1"
         assert _deb_field(deb, "Architecture") in ("all", arch)
-        assert _deb_field(deb, "Maintainer")
+        assert _deb_field(deb, "Maintainer") == "targetd CI <ci@targetd.example.org>"
+        # The synopsis is the whole summary, never cut.
+        synopsis = _deb_field(deb, "Description").splitlines()[0]
+        assert synopsis == built[name].metadata()["Summary"] and len(synopsis) < 80
         depends = _depends(deb)
         assert "python3 (>= 3.11)" in depends
-        if name != "targetd-core":
-            assert "targetd-core" in depends
+        if name in PLUGINS:  # released together: exactly this core
+            assert f"targetd-core (= {version}-1)" in depends, depends
     assert "lvm2" in _depends(debs["targetd-lvm"])
     assert any(d.startswith("python3-rtslib-fb") for d in _depends(debs["targetd-lio"]))
     assert _deb_field(debs["targetd-core"], "Replaces") == "targetd"  # the old daemon
+
+
+def _control_file(deb: Path, name: str) -> str:
+    r = _run(["dpkg-deb", "--info", str(deb), name])
+    return r.stdout if r.returncode == 0 else ""
+
+
+def test_deb_maintainer_scripts(debs: dict[str, Path]) -> None:
+    """The service restarts once per dpkg run (a trigger), stops on removal, and systemd
+    forgets the unit after it."""
+    core = debs["targetd-core"]
+    assert _control_file(core, "triggers").split() == ["interest-noawait", "targetd-restart"]
+    postinst = _control_file(core, "postinst")
+    configure = postinst.split("configure)")[1].split(";;")[0]
+    assert "try-restart" not in configure and "dpkg-trigger --no-await targetd-restart" in configure
+    assert "try-restart targetd.service" in postinst.split("triggered)")[1].split(";;")[0]
+    prerm = _control_file(core, "prerm")
+    assert re.search(r'"\$1" = remove .*\n\s+deb-systemd-invoke stop targetd.service', prerm)
+    assert "daemon-reload" in _control_file(core, "postrm")
+    for name in PLUGINS:
+        deb = debs[name]
+        assert _control_file(deb, "triggers").split() == ["activate-noawait", "targetd-restart"]
+        for script in ("postinst", "prerm", "postrm"):
+            text = _control_file(deb, script)
+            assert "restart" not in text and "systemctl" not in text, (name, script)
+    for name, deb in debs.items():
+        for script in ("postinst", "prerm", "postrm"):
+            text = _control_file(deb, script)
+            if text:
+                r = _run(["sh", "-n"], input=text)
+                assert r.returncode == 0, (name, script, r.stderr)
+
+
+def test_lintian_pedantic_clean(debs: dict[str, Path]) -> None:
+    lintian = shutil.which("lintian")
+    assert lintian, "lintian is missing: apt-get install lintian"
+    r = _run(
+        [lintian, "--pedantic", "--info", "--fail-on", "error,warning,info,pedantic",
+         "--tag-display-limit", "0", *map(str, debs.values())],
+    )  # fmt: skip
+    tags = [ln for ln in r.stdout.splitlines() if re.match(r"[EWIPX]: ", ln)]
+    assert r.returncode == 0 and not tags, r.stdout + r.stderr
+
+
+def test_deb_copyright_and_licences(debs: dict[str, Path], tmp_path: Path) -> None:
+    vendored = set()
+    for name, deb in debs.items():
+        root = tmp_path / name
+        assert _run(["dpkg-deb", "-x", str(deb), str(root)]).returncode == 0
+        text = (root / "usr/share/doc" / name / "copyright").read_text()
+        assert text.startswith("Format: https://www.debian.org/doc/packaging-manuals/")
+        assert "\nFiles: *\nCopyright: " in text and "\nLicense: GPL-3+\n" in text
+        assert "/usr/share/common-licenses/GPL-3" in text
+        for site_dir in (root / SITE).iterdir():
+            if site_dir.name.endswith(".dist-info") and not site_dir.name.startswith("targetd"):
+                vendored.add(site_dir.name.split("-")[0].lower())
+                assert f"Files: {SITE}/" in text and "License: MIT\n" in text
+    sys.path.insert(0, str(PACKAGING))
+    pins = (PACKAGING / "vendor.txt").read_text()
+    # Only what vendor.txt pins (by hash) is bundled: jsonrpcserver and its oslash.
+    assert vendored == {"jsonrpcserver", "oslash"}
+    for name in vendored:
+        assert re.search(rf"^{name}==\S+ \\\n\s+--hash=sha256:[0-9a-f]{{64}}$", pins, re.M | re.I)
+
+
+def test_deb_builds_offline_from_the_cache(debs: dict[str, Path], work: Path) -> None:
+    """Once the cache is filled (by the fixture's build), no network is needed: build
+    again in a network namespace of its own (no interfaces but lo), with --offline."""
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare is missing: apt-get install util-linux"
+    out = work / "deb-offline"
+    env = {**os.environ, **MAINTAINER_ENV, "TARGETD_PACKAGING_CACHE": str(work / "cache")}
+    argv = [unshare, "--net", sys.executable, str(PACKAGING / "build-deb"), "--offline",
+            "--out", str(out), "targetd-core", "targetd-lio"]  # fmt: skip
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("targetd-core", "targetd-lio"):
+        (deb,) = out.glob(f"{name}_*.deb")
+        assert set(_deb_contents(deb)) == set(_deb_contents(debs[name]))
+        assert _depends(deb) == _depends(debs[name])
+
+
+def test_client_deb(debs: dict[str, Path]) -> None:
+    files = _deb_contents(debs["targetd-client"])
+    for path in (
+        "/usr/bin/targetd-cli",
+        "/usr/share/man/man1/targetd-cli.1.gz",
+        "/usr/share/bash-completion/completions/targetd-cli",
+        "/usr/share/zsh/vendor-completions/_targetd-cli",
+    ):
+        assert path in files, f"targetd-client lacks {path}"
+
+
+def test_no_package_ships_targetctl(
+    debs: dict[str, Path], built: dict[str, Built], venv: Path
+) -> None:
+    """rtslib-fb (which targetd-lio depends on) owns /usr/bin/targetctl."""
+    # Beside targetd-lio (and so rtslib-fb) in one environment, the client is targetd-cli.
+    r = _run([str(venv / "bin" / "targetd-cli"), "--version"])
+    assert r.returncode == 0 and r.stdout.startswith("targetd-cli "), r.stdout + r.stderr
+    for name, deb in debs.items():
+        assert not any(p.endswith("/targetctl") for p in _deb_contents(deb)), name
+    for name, b in built.items():
+        assert "targetctl" not in b.entry_points().get("console_scripts", {}), name
+    client = ROOT / "clients" / "targetd-client"
+    tracked = _run(["git", "-C", str(ROOT), "ls-files", "-z", str(client)]).stdout
+    for rel in filter(None, tracked.split("\0")):
+        path = ROOT / rel
+        if path.is_file() and not path.is_symlink():
+            assert "targetctl" not in path.read_text(errors="replace"), rel
 
 
 def test_deb_contents(debs: dict[str, Path], built: dict[str, Built]) -> None:
@@ -716,8 +842,8 @@ def test_deb_runs_on_debian_python(debs: dict[str, Path], tmp_path: Path) -> Non
             r = _run(apt, env=env)
             assert r.returncode == 0, r.stdout + r.stderr
     root = tmp_path / "root"
-    for deb in debs.values():
-        assert _run(["dpkg-deb", "-x", str(deb), str(root)]).returncode == 0
+    for name in ("targetd-core", "targetd-lvm", "targetd-lio"):
+        assert _run(["dpkg-deb", "-x", str(debs[name]), str(root)]).returncode == 0
     wrapper = (root / "usr/bin/targetd").read_text()
     assert wrapper.startswith("#!/usr/bin/python3 -I\n")
     local = tmp_path / "targetd"
@@ -744,3 +870,220 @@ def test_deb_runs_on_debian_python(debs: dict[str, Path], tmp_path: Path) -> Non
     assert "methods" in listed["lio"], r.stdout
     r = _run([*targetd, "check"])
     assert r.returncode == 0, r.stderr
+
+
+# --- RPM packages ----------------------------------------------------------------------
+
+RPM_NAMES = {
+    "targetd",
+    "targetd-lvm",
+    "targetd-zfs",
+    "targetd-btrfs-fs",
+    "targetd-lio",
+    "targetd-nfs",
+    "python3-targetd-client",
+}
+
+
+def _source_tarball(dest: Path, prefix: str) -> None:
+    """What `git archive` makes of the working tree: the tracked files as they are now."""
+    tracked = _run(["git", "-C", str(ROOT), "ls-files", "-z"]).stdout.split("\0")
+    with tarfile.open(dest, "w:gz") as tar:
+        for rel in filter(None, tracked):
+            if os.path.lexists(ROOT / rel):
+                tar.add(ROOT / rel, arcname=f"{prefix}/{rel}", recursive=False)
+
+
+def test_rpm_builds(build_python: str, tmp_path: Path) -> None:
+    """targetd.spec, built by rpmbuild (Debian's rpm, with rpm-macros.ci standing in for
+    Fedora's macros): every package, the epoch that makes it upgrade the old 0.10.x
+    package, the licence, the kept configuration, and %check running the unit tests."""
+    rpmbuild = shutil.which("rpmbuild")
+    assert rpmbuild, "rpmbuild is missing: apt-get install rpm"
+    version = next(iter(DISTS[0].versions().values()))
+    top = tmp_path / "rpmbuild"
+    (top / "SOURCES").mkdir(parents=True)
+    _source_tarball(top / "SOURCES" / f"targetd-{version}.tar.gz", f"targetd-{version}")
+    r = _run(
+        [rpmbuild, "-bb", "--nodeps", "--define", f"_topdir {top}",
+         "--define", f"tdversion {version}",
+         "--load", str(PACKAGING / "rpm-macros.ci"),
+         "--define", f"python3 {build_python}", "--define", f"check_python {sys.executable}",
+         str(PACKAGING / "targetd.spec")],
+        timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert "Executing(%check)" in r.stderr + r.stdout
+    assert re.search(r"=+ \d+ passed", r.stdout), r.stdout[-2000:]
+    rpms = {p.name.rsplit("-", 2)[0]: p for p in (top / "RPMS" / "noarch").glob("*.rpm")}
+    assert set(rpms) == RPM_NAMES
+
+    def query(rpm: Path, *args: str) -> str:
+        q = _run(["rpm", "-qp", *args, str(rpm)])
+        assert q.returncode == 0, q.stderr
+        return q.stdout
+
+    for name, rpm in rpms.items():
+        assert query(rpm, "--qf", "%{EPOCH}:%{VERSION}") == f"1:{version}", name
+        assert query(rpm, "--qf", "%{LICENSE}") == "GPL-3.0-or-later"
+        assert any(line.endswith("/LICENSE") for line in query(rpm, "--licensefiles").split())
+        if name != "targetd" and name != "python3-targetd-client":
+            assert f"targetd = 1:{version}-1" in query(rpm, "--requires").splitlines()
+    flags = query(rpms["targetd"], "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]").splitlines()
+    assert "cn /etc/target/targetd.yaml" in flags  # %config(noreplace): the admin's file stays
+    newer = _run(["rpm", "--eval", f'%{{lua: print(rpm.vercmp("1:{version}-1", "0.10.9-1"))}}'])
+    assert newer.stdout.strip() == "1", "does not upgrade the old daemon's 0.10.x package"
+    client = query(rpms["python3-targetd-client"], "-l").split()
+    assert "/usr/bin/targetd-cli" in client and "/usr/share/man/man1/targetd-cli.1" in client
+
+
+# --- contrib/quickstart ----------------------------------------------------------------
+
+QUICKSTART = ROOT / "contrib" / "quickstart"
+MODULES = ["configfs", "target_core_mod", "target_core_iblock", "iscsi_target_mod", "dm_thin_pool"]
+
+
+def _quickstart_fn(
+    call: str, tmp_path: Path, modprobe_rc: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """Source contrib/quickstart (only its functions) and run ``call``, with a fake
+    modprobe that records its arguments."""
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    log = tmp_path / "modprobe.log"
+    (fake / "modprobe").write_text(
+        f'#!/bin/sh\necho "$@" >> {log}\n'
+        f'[ {modprobe_rc} = 0 ] || echo "modprobe: FATAL: Module iscsi_target_mod not found" >&2\n'
+        f"exit {modprobe_rc}\n"
+    )
+    (fake / "modprobe").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    return _run(["bash", "-c", f"set -euo pipefail; source {QUICKSTART}; {call}"], env=env)
+
+
+def test_quickstart_loads_every_module(tmp_path: Path) -> None:
+    r = _quickstart_fn("load_modules", tmp_path)
+    assert r.returncode == 0, r.stderr
+    # One modprobe -a: without -a, the names after the first are the first's options.
+    assert (tmp_path / "modprobe.log").read_text().split() == ["-a", *MODULES]
+
+
+def test_quickstart_stops_when_a_module_is_missing(tmp_path: Path) -> None:
+    r = _quickstart_fn("load_modules; echo STILL-RUNNING", tmp_path, modprobe_rc=1)
+    assert r.returncode != 0 and "STILL-RUNNING" not in r.stdout
+    assert "cannot load kernel modules" in r.stderr and "iscsi_target_mod not found" in r.stderr
+    # ...and the script calls it bare (set -e), not behind `|| true`.
+    assert re.search(r"^load_modules$", QUICKSTART.read_text(), re.MULTILINE)
+
+
+def test_quickstart_health_wait(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        ok = _quickstart_fn(f"wait_healthy http://127.0.0.1:{port}/healthz 4", tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        bad = _quickstart_fn(f"wait_healthy http://127.0.0.1:{port}/nothing 2", tmp_path)
+        assert bad.returncode == 1 and "did not answer" in bad.stderr
+    finally:
+        server.shutdown()
+    # "targetd is running" is printed only after the wait succeeded.
+    text = QUICKSTART.read_text()
+    wait = re.search(r"^if ! wait_healthy \S+ \d+; then\n(?:.*\n)*?    exit 1\nfi\n", text, re.M)
+    assert wait, "the health wait does not stop the script when it fails"
+    assert text.index("targetd is running") > wait.end()
+
+
+def test_deb_service_restarts_once_per_dpkg_run(debs: dict[str, Path], tmp_path: Path) -> None:
+    """dpkg itself (a private database and root, scripts run outside a chroot) installs,
+    upgrades and removes the packages; the maintainer scripts' systemd calls are replaced
+    by lines that record them. An upgrade of the core and five plugins restarts once."""
+    admin, inst, record = tmp_path / "admin", tmp_path / "inst", tmp_path / "calls"
+    for d in (admin / "updates", admin / "info", inst):
+        d.mkdir(parents=True)
+    (admin / "status").touch()
+    (admin / "available").touch()
+    dpkg = ["dpkg", f"--admindir={admin}", f"--instdir={inst}", "--force-script-chrootless"]
+    # Stand-ins for what the packages depend on, so dpkg's dependency checks pass.
+    relations: dict[str, list[tuple[str, str]]] = {}
+    for deb in debs.values():
+        for dep in _depends(deb):
+            m = re.fullmatch(r"(\S+)(?: \((\S+) (\S+)\))?", dep)
+            assert m, dep
+            rel = relations.setdefault(m.group(1), [])
+            if m.group(2):
+                rel.append((m.group(2), m.group(3)))
+
+    def satisfying(rels: list[tuple[str, str]]) -> str:
+        for v in ("99", "4.99", "1.0"):
+            ops = {">=": "ge", "<<": "lt", "=": "eq", "<=": "le", ">>": "gt"}
+            if all(
+                _run(["dpkg", "--compare-versions", v, ops[op], ver]).returncode == 0
+                for op, ver in rels
+            ):
+                return v
+        raise AssertionError(f"no stand-in version for {rels}")
+
+    stand_ins = []
+    for name in sorted(set(relations) - set(debs)):
+        root = tmp_path / "dummy" / name
+        (root / "DEBIAN").mkdir(parents=True)
+        (root / "DEBIAN" / "control").write_text(
+            f"Package: {name}\nVersion: {satisfying(relations[name])}\nArchitecture: all\n"
+            "Maintainer: x <x@example.org>\nDescription: stand-in\n"
+        )
+        assert _run(["dpkg-deb", "-b", str(root), f"{root}.deb"]).returncode == 0
+        stand_ins.append(f"{root}.deb")
+    r = _run([*dpkg, "-i", *stand_ins])
+    assert r.returncode == 0, r.stderr
+    names = ["targetd-core", *PLUGINS]
+    patched = []
+    (tmp_path / "x").mkdir()
+    for name in names:
+        tree = tmp_path / "x" / name
+        assert _run(["dpkg-deb", "-R", str(debs[name]), str(tree)]).returncode == 0
+        postinst = tree / "DEBIAN" / "postinst"
+        text = postinst.read_text().replace("if [ -d /run/systemd/system ]", "if true")
+        text = text.replace(
+            "deb-systemd-invoke try-restart targetd.service >/dev/null || true",
+            f"echo restart >> {record}",
+        ).replace("systemctl --system daemon-reload >/dev/null || true", f"echo reload >> {record}")
+        postinst.write_text(text)
+        assert _run(["dpkg-deb", "-b", str(tree), f"{tree}.deb"]).returncode == 0
+        patched.append(f"{tree}.deb")
+
+    def calls() -> list[str]:
+        out = record.read_text().split() if record.exists() else []
+        record.unlink(missing_ok=True)
+        return out
+
+    def dpkg_ok(*args: str) -> None:
+        r = _run([*dpkg, *args])
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    dpkg_ok("-i", *patched)  # fresh install (nothing runs yet: try-restart is a no-op)
+    assert calls().count("restart") == 1
+    dpkg_ok("-i", *patched)  # upgrade of all six in one run
+    assert calls() == ["reload", "restart"]
+    # as apt does it: unpack, configure without triggers, then the pending ones
+    dpkg_ok("--no-triggers", "--unpack", *patched)
+    dpkg_ok("--no-triggers", "--configure", *names)
+    dpkg_ok("--configure", "--pending")
+    assert calls() == ["reload", "restart"]
+    dpkg_ok("-i", patched[1])  # one plugin
+    assert calls() == ["restart"]
+    dpkg_ok("-r", PLUGINS[-1])  # removing a plugin unloads it
+    assert calls() == ["restart"]
+    dpkg_ok("-P", *names[1:-1], "targetd-core")
+    assert calls() == []

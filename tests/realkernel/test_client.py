@@ -1,4 +1,4 @@
-"""The targetd-client library and targetctl against the appliance: every API method through
+"""The targetd-client library and targetd-cli against the appliance: every API method through
 the client (volumes on the LVM thin pool, iSCSI exports and CHAP, access groups, btrfs file
 systems with snapshots and clones, NFS exports), checked where it matters in the guest
 (lvs, LIO's configfs, the file systems, exportfs).
@@ -337,34 +337,34 @@ def test_nfs_exports(c: Client, guest_exec: Any, cleanup: list[Any]) -> None:
     c.fs_destroy(fs["uuid"])
 
 
-# --- targetctl --------------------------------------------------------------------------
-def targetctl(*args: str) -> subprocess.CompletedProcess[str]:
-    """targetctl as a subprocess, credentials from the TARGETD_* environment."""
+# --- targetd-cli --------------------------------------------------------------------------
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """targetd-cli as a subprocess, credentials from the TARGETD_* environment."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(targetd_client.__file__).parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    env.pop("TARGETCTL_CONFIG", None)
+    env.pop("TARGETD_CLI_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "targetd_client", *args], capture_output=True,
                           text=True, env=env, timeout=300)  # fmt: skip
 
 
-def test_targetctl(c: Client, cleanup: list[Any]) -> None:
-    cp = targetctl("pool", "list")
+def test_cli(c: Client, cleanup: list[Any]) -> None:
+    cp = cli("pool", "list")
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout.splitlines()[0].split() == ["NAME", "TYPE", "SIZE", "FREE", "USED", "UUID"]
     assert any(line.split()[:2] == [THIN, "block"] for line in cp.stdout.splitlines())
     name = unique("cl-cli")
     cleanup.append(lambda: c.vol_destroy(THIN, name))
-    assert targetctl("vol", "create", THIN, name, "12M").returncode == 0
-    cp = targetctl("vol", "list", THIN, "--json")
+    assert cli("vol", "create", THIN, name, "12M").returncode == 0
+    cp = cli("vol", "list", THIN, "--json")
     assert {"name": name, "size": 12 * MiB} in [
         {"name": v["name"], "size": v["size"]} for v in json.loads(cp.stdout)
     ]
-    cp = targetctl("vol", "list", THIN)
+    cp = cli("vol", "list", THIN)
     assert [line.split()[:2] for line in cp.stdout.splitlines() if name in line] == [[name, "12M"]]
-    cp = targetctl("vol", "create", THIN, name, "12M")
+    cp = cli("vol", "create", THIN, name, "12M")
     assert cp.returncode == 1 and "error -50 (NAME_CONFLICT)" in cp.stderr
-    cp = targetctl("vol", "list", "no-such-pool")
+    cp = cli("vol", "list", "no-such-pool")
     assert cp.returncode == 1 and "error -110" in cp.stderr
-    assert targetctl("vol", "destroy", THIN, name).returncode == 0
-    cp = targetctl("nfs", "auth")
+    assert cli("vol", "destroy", THIN, name).returncode == 0
+    cp = cli("nfs", "auth")
     assert cp.returncode == 0 and "krb5p" in cp.stdout.split()

@@ -1,4 +1,4 @@
-"""targetd-client: a Python client library for targetd, and the ``targetctl`` tool.
+"""targetd-client: a Python client library for targetd, and the ``targetd-cli`` tool.
 
 >>> from targetd_client import Client
 >>> with Client("https://array:18700", "admin", password, ca="ca.pem") as c:

@@ -1,4 +1,4 @@
-"""``targetctl``: the targetd API from the shell.
+"""``targetd-cli``: the targetd API from the shell.
 
 Exit status: 0 success, 1 targetd answered with an error, 2 usage or configuration error,
 3 transport error (connection, TLS, HTTP, malformed reply), 4 authentication refused
@@ -30,7 +30,7 @@ EXIT_USAGE = 2
 EXIT_TRANSPORT = 3
 EXIT_AUTH = 4
 
-PROG = "targetctl"
+PROG = "targetd-cli"
 
 
 class UsageError(Exception):
@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # "--password x" must not pass as "--password-file x"
         description="Manage a targetd storage array (iSCSI volumes, file systems, NFS).",
         epilog="Credentials: TARGETD_URL, TARGETD_USER, TARGETD_PASSWORD, TARGETD_CA, or the "
-        "config file ~/.config/targetctl.toml. Exit status: 0 ok, 1 targetd error, 2 usage, "
+        "config file ~/.config/targetd-cli.toml. Exit status: 0 ok, 1 targetd error, 2 usage, "
         "3 transport, 4 authentication.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

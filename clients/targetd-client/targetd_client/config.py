@@ -1,9 +1,9 @@
-"""Where targetctl gets the URL and credentials from.
+"""Where targetd-cli gets the URL and credentials from.
 
 Order, first found wins: command-line flags, then the environment (``TARGETD_URL``,
 ``TARGETD_USER``, ``TARGETD_PASSWORD``, ``TARGETD_CA``: what the appliance and the test
-tiers set), then the config file (TOML, ``$XDG_CONFIG_HOME/targetctl.toml``, by default
-``~/.config/targetctl.toml``, or ``--config`` / ``TARGETCTL_CONFIG``). The password is
+tiers set), then the config file (TOML, ``$XDG_CONFIG_HOME/targetd-cli.toml``, by default
+``~/.config/targetd-cli.toml``, or ``--config`` / ``TARGETD_CLI_CONFIG``). The password is
 never taken from a command-line argument (other users see argv in ``ps``); ``--password-file``
 names a file holding it. A config or password file readable by others gets a warning.
 """
@@ -45,10 +45,10 @@ class Settings:
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
-    if env.get("TARGETCTL_CONFIG"):
-        return Path(env["TARGETCTL_CONFIG"]).expanduser()
+    if env.get("TARGETD_CLI_CONFIG"):
+        return Path(env["TARGETD_CLI_CONFIG"]).expanduser()
     base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")) / ".config")
-    return Path(base).expanduser() / "targetctl.toml"
+    return Path(base).expanduser() / "targetd-cli.toml"
 
 
 def _warn_if_exposed(path: Path, what: str, warn: Callable[[str], None]) -> None:
@@ -142,7 +142,7 @@ def load_settings(
     """
     env = os.environ if env is None else env
     path = Path(config).expanduser() if config else default_config_path(env)
-    cfg = read_config_file(path, required=bool(config or env.get("TARGETCTL_CONFIG")), warn=warn)
+    cfg = read_config_file(path, required=bool(config or env.get("TARGETD_CLI_CONFIG")), warn=warn)
 
     url = url or env.get("TARGETD_URL") or cfg.get("url")
     if not url:

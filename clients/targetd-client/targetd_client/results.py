@@ -1,4 +1,5 @@
-"""Typed shapes of the results of the targetd API (``shared/API.md``).
+"""Typed shapes of the results of the targetd API (its contract: ``docs/contract.md`` in
+targetd's repository).
 
 They are :class:`~typing.TypedDict` s: at run time the results are the plain dicts decoded
 from JSON, so ``--json`` output and library results are the same thing.

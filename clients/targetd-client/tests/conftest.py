@@ -36,21 +36,21 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     d.stop()
 
 
-def targetctl_argv() -> list[str]:
-    exe = shutil.which("targetctl")
+def cli_argv() -> list[str]:
+    exe = shutil.which("targetd-cli")
     return [exe] if exe else [sys.executable, "-m", "targetd_client"]
 
 
 @pytest.fixture()
 def run_cli(daemon: Any, tmp_path: Path):
-    """run_cli(*args, env=None) -> CompletedProcess (text): targetctl as a subprocess with
+    """run_cli(*args, env=None) -> CompletedProcess (text): targetd-cli as a subprocess with
     the daemon's credentials in the environment and no config file."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         base = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("TARGETD_") and k != "TARGETCTL_CONFIG"
+            if not k.startswith("TARGETD_") and k != "TARGETD_CLI_CONFIG"
         }
         base.update(
             TARGETD_URL=daemon.url,
@@ -60,7 +60,7 @@ def run_cli(daemon: Any, tmp_path: Path):
         )
         base.update(env or {})
         return subprocess.run(
-            [*targetctl_argv(), *args], capture_output=True, text=True, env=base, timeout=60
+            [*cli_argv(), *args], capture_output=True, text=True, env=base, timeout=60
         )
 
     return run

@@ -47,7 +47,7 @@ def rec(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     monkeypatch.setenv("TARGETD_URL", "http://127.0.0.1:1")
     monkeypatch.setenv("TARGETD_PASSWORD", "pw")
     monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent")
-    monkeypatch.delenv("TARGETCTL_CONFIG", raising=False)
+    monkeypatch.delenv("TARGETD_CLI_CONFIG", raising=False)
     return r
 
 
@@ -190,7 +190,7 @@ def test_server_error_is_printed_with_code(rec: Recorder, capsys: Any) -> None:
     rec.answers["vol_destroy"] = Exception(-303, "volume 'v' is exported")
     assert main(["vol", "destroy", "vg", "v"]) == EXIT_SERVER
     assert capsys.readouterr().err == (
-        "targetctl: error -303 (VOLUME_MASKED): volume 'v' is exported\n"
+        "targetd-cli: error -303 (VOLUME_MASKED): volume 'v' is exported\n"
     )
 
 

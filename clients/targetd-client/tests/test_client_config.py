@@ -39,7 +39,7 @@ def test_flags_beat_environment_beat_config(tmp_path: Path) -> None:
         tmp_path / "t.toml",
         'url = "cfg-host"\nuser = "cfguser"\npassword = "cfgpass"\nca = "ca.pem"\ntimeout = 9\n',
     )
-    env = {"TARGETCTL_CONFIG": str(cfg)}
+    env = {"TARGETD_CLI_CONFIG": str(cfg)}
     s = load_settings(env=env)
     assert s.url == "https://cfg-host:18700/targetrpc"
     assert (s.user, s.password, s.ca, s.timeout) == (
@@ -56,9 +56,9 @@ def test_flags_beat_environment_beat_config(tmp_path: Path) -> None:
 
 
 def test_default_path_is_xdg(tmp_path: Path) -> None:
-    assert default_config_path({"HOME": "/home/u"}) == Path("/home/u/.config/targetctl.toml")
-    assert default_config_path({"XDG_CONFIG_HOME": "/x"}) == Path("/x/targetctl.toml")
-    write(tmp_path / "targetctl.toml", 'url = "h"\npassword_file = "secret"\n')
+    assert default_config_path({"HOME": "/home/u"}) == Path("/home/u/.config/targetd-cli.toml")
+    assert default_config_path({"XDG_CONFIG_HOME": "/x"}) == Path("/x/targetd-cli.toml")
+    write(tmp_path / "targetd-cli.toml", 'url = "h"\npassword_file = "secret"\n')
     write(tmp_path / "secret", "pw-from-file")
     s = load_settings(env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert (s.url, s.user, s.password) == ("https://h:18700/targetrpc", "admin", "pw-from-file")

@@ -1,4 +1,4 @@
-"""targetctl against a real targetd on the host (HTTP, example plugin's file pool)."""
+"""targetd-cli against a real targetd on the host (HTTP, example plugin's file pool)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_volume_lifecycle(run_cli: Any, daemon: Any) -> None:
 def test_server_errors_exit_1_with_code_and_message(run_cli: Any, daemon: Any) -> None:
     cp = run_cli("vol", "list", "no-such-pool")
     assert cp.returncode == EXIT_SERVER
-    assert cp.stderr.startswith("targetctl: error -110 (INVALID_POOL): ")
+    assert cp.stderr.startswith("targetd-cli: error -110 (INVALID_POOL): ")
     assert cp.stdout == ""
 
     assert run_cli("vol", "create", daemon.pool, "dup", "1M").returncode == 0
@@ -236,7 +236,7 @@ def test_credentials_from_the_config_file(run_cli: Any, daemon: Any, tmp_path: A
     xdg.mkdir(exist_ok=True)
     (xdg / "pw").write_text(daemon.password + "\n")
     os.chmod(xdg / "pw", 0o600)
-    cfg = xdg / "targetctl.toml"
+    cfg = xdg / "targetd-cli.toml"
     cfg.write_text(f'url = "{daemon.url}"\nuser = "{daemon.user}"\npassword_file = "pw"\n')
     no_env = {"TARGETD_URL": "", "TARGETD_USER": "", "TARGETD_PASSWORD": ""}
     cp = run_cli("pool", "list", "--json", env=no_env)
