@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,6 +146,17 @@ def test_ready_notification_once_listening(tmp_path: Path) -> None:
         assert "READY=1" in msg
         with socket.create_connection((host, int(port)), timeout=5):
             pass
+        # Stop only once a worker answers: a SIGTERM while workers still boot makes
+        # gunicorn wait out its graceful timeout, which is not what this test is about.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"http://{host}:{port}/healthz", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "no worker answered /healthz"
+            time.sleep(0.2)
     finally:
         proc.terminate()
         proc.wait(30)
