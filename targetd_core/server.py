@@ -17,6 +17,9 @@ from gunicorn.glogging import Logger
 
 from .config import Config, parse_bind
 from .tlscheck import make_server_context
+from .worker import DEFAULT_REQUEST_TIMEOUT, ConnectionThreadWorker
+
+WORKER_CONNECTIONS = 1000  # per worker; more wait in the listen queue
 
 
 class StructlogGunicornLogger(Logger):
@@ -73,14 +76,21 @@ def _ssl_context(conf: Any, default_factory: Any) -> Any:
     return make_server_context(conf.certfile, conf.keyfile)
 
 
+def worker_class(config: Config) -> type[ConnectionThreadWorker]:
+    """targetd's worker class with this configuration's request timeout."""
+    timeout = float(config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
+    return type("TargetdWorker", (ConnectionThreadWorker,), {"request_timeout": timeout})
+
+
 def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
     host, port = parse_bind(bind or config["bind"])
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     options: dict[str, Any] = {
         "bind": [address],
         "workers": config["workers"],
-        "worker_class": "gthread",
+        "worker_class": worker_class(config),
         "threads": config["threads"],
+        "worker_connections": WORKER_CONNECTIONS,
         "timeout": 120,
         "graceful_timeout": 60,
         "keepalive": 5,

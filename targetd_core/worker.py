@@ -1,0 +1,314 @@
+"""targetd's gunicorn worker: one thread per connection, blocking I/O, bounded waits.
+
+Why not gunicorn's gthread worker: it hands every request of a keep-alive connection
+from a selector loop to a thread pool and back (futures, callbacks, a heartbeat per
+loop turn), which cost more than the request itself; and a connection that trickles its
+headers holds one of a few pool threads. Here the thread that reads a request also
+answers it and waits for the next one on the same socket, so a call costs a ``recv``
+and a ``send`` besides the application's work; threads blocked in ``recv`` or in the
+login tarpit's sleep cost no CPU. docs/serving.md has the measurements.
+
+Bounds, so that slow or idle clients cannot starve the others:
+
+- a connection gets ``keepalive`` seconds to start a request (after connecting or after
+  the previous reply) and ``request_timeout`` seconds from then to deliver the whole
+  request (TLS handshake, request line, headers and body); otherwise it is closed;
+- a worker serves at most ``worker_connections`` connections at once; beyond that new
+  connections wait in the listen queue (or are taken by another worker);
+- a few spare threads per worker wait in ``accept()``, so a new connection never waits
+  for a thread to be created.
+
+Storage calls, subprocesses and file locks run on ordinary threads, as under gthread.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import ssl
+import sys
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from gunicorn import http, sock, util
+from gunicorn.http import wsgi
+from gunicorn.workers import base
+
+SPARE_THREADS_MIN = 2  # threads waiting in accept(): below this one more is started
+SPARE_THREADS_MAX = 16  # a thread that finds more spares than this ends
+HEARTBEAT = 0.5  # seconds between the main thread's looks at the world
+DEFAULT_REQUEST_TIMEOUT = 10.0
+
+
+class _Timeout(Exception):
+    """A client did not deliver its request in time."""
+
+
+class _DeadlineSocket:
+    """What gunicorn's request parser reads from: ``recv`` with a deadline for the
+    whole request, and a shorter wait for its first byte (the keep-alive idle time)."""
+
+    __slots__ = ("sock", "deadline", "first_wait")
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.sock = conn
+        self.deadline = 0.0
+        self.first_wait: float | None = None
+
+    def start(self, idle: float, whole: float) -> None:
+        now = time.monotonic()
+        self.deadline = now + whole
+        self.first_wait = min(idle, whole)
+
+    def recv(self, size: int) -> bytes:
+        wait = self.deadline - time.monotonic()
+        if self.first_wait is not None:
+            wait, self.first_wait = min(wait, self.first_wait), None
+        if wait <= 0:
+            raise _Timeout()
+        self.sock.settimeout(wait)
+        try:
+            return self.sock.recv(size)
+        except TimeoutError:
+            raise _Timeout() from None
+
+    # finish_body() bounds its own drain with these
+    def gettimeout(self) -> float | None:
+        return self.sock.gettimeout()
+
+    def settimeout(self, value: float | None) -> None:
+        self.sock.settimeout(value)
+
+
+class ConnectionThreadWorker(base.Worker):
+    """A gunicorn worker that serves each connection on its own thread."""
+
+    #: seconds a client has to deliver a whole request (server.py sets it from the config)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+
+    def init_process(self) -> None:
+        self._lock = threading.Lock()
+        self._spare = 0  # threads waiting in accept()
+        self._threads = 0  # all connection threads
+        self._idle_conns: set[socket.socket] = set()  # between requests
+        self._max_conns = max(1, self.cfg.worker_connections)
+        self._request_timeout = float(self.request_timeout)
+        super().init_process()
+
+    # -- threads ------------------------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        """Start one more accepting thread; the caller holds ``self._lock``."""
+        self._spare += 1
+        self._threads += 1
+        t = threading.Thread(target=self._accept_loop, name="targetd-conn", daemon=True)
+        try:
+            t.start()
+        except RuntimeError:  # cannot start a thread (resource limits): serve with fewer
+            self._spare -= 1
+            self._threads -= 1
+
+    def _accept_loop(self) -> None:
+        listeners = self.sockets
+        try:
+            while self.alive:
+                if len(listeners) == 1:
+                    listener = listeners[0]
+                    try:
+                        client, addr = listener.accept()
+                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                        continue
+                else:
+                    try:
+                        ready, _, _ = select.select(listeners, [], [], HEARTBEAT)
+                    except OSError:
+                        return
+                    if not ready:
+                        continue
+                    listener = ready[0]
+                    try:
+                        client, addr = listener.accept()
+                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                        continue
+                with self._lock:
+                    self._spare -= 1
+                    if self._spare < SPARE_THREADS_MIN and self._threads < self._max_conns:
+                        self._start_thread()
+                try:
+                    self._serve(listener, client, addr)
+                except Exception:  # _serve answers what it can; never lose the thread count
+                    self.log.exception("Error serving a connection")
+                with self._lock:
+                    if self._spare >= SPARE_THREADS_MAX:
+                        self._threads -= 1
+                        return
+                    self._spare += 1
+                # at the limit, nobody else accepts; this thread does so again
+        except OSError as exc:  # the listener is gone: the worker is stopping
+            if exc.errno not in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
+                self.log.exception("accept failed")
+        with self._lock:
+            self._spare -= 1
+            self._threads -= 1
+
+    def run(self) -> None:
+        one = len(self.sockets) == 1
+        for s in self.sockets:
+            # One listener: threads block in accept() (the kernel wakes one of them per
+            # connection). Several: they select() on all, so accepting must not block.
+            s.setblocking(one)
+        with self._lock:
+            for _ in range(SPARE_THREADS_MIN):
+                self._start_thread()
+        while self.alive:
+            self.notify()
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                self.alive = False
+                break
+            time.sleep(HEARTBEAT)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Graceful stop: idle connections close now, busy ones after their reply."""
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while time.monotonic() < deadline:
+            self.notify()
+            with self._lock:
+                idle = list(self._idle_conns)
+                busy = self._threads - self._spare
+            for conn in idle:
+                try:
+                    conn.shutdown(socket.SHUT_RD)  # wakes the thread waiting in recv()
+                except OSError:
+                    pass
+            if busy <= 0:
+                return
+            time.sleep(0.05)
+
+    # -- one connection -----------------------------------------------------------------
+
+    def _handshake(self, conn: socket.socket, reader: _DeadlineSocket) -> ssl.SSLSocket:
+        tls = sock.ssl_wrap_socket(conn, self.cfg) if hasattr(sock, "ssl_wrap_socket") else None
+        if tls is None:  # pragma: no cover - gunicorn < 21
+            raise RuntimeError("this gunicorn cannot wrap TLS sockets")
+        tls.setblocking(False)
+        while True:
+            wait = reader.deadline - time.monotonic()
+            if wait <= 0:
+                raise _Timeout()
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                select.select([tls], [], [], wait)
+            except ssl.SSLWantWriteError:
+                select.select([], [tls], [], wait)
+        return tls
+
+    def _serve(self, listener: Any, client: socket.socket, addr: Any) -> None:
+        conn: socket.socket = client
+        req = None
+        try:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        reader = _DeadlineSocket(client)
+        server = listener.getsockname()
+        keepalive = self.cfg.keepalive
+        try:
+            reader.start(self._request_timeout, self._request_timeout)
+            if self.cfg.is_ssl:
+                conn = self._handshake(client, reader)
+                reader.sock = conn
+            parser = http.RequestParser(self.cfg, reader, addr)
+            first = True
+            while True:
+                if not first:
+                    with self._lock:
+                        self._idle_conns.add(conn)
+                    if not self.alive:
+                        break
+                if not first:  # the first request's deadline runs from accept()
+                    reader.start(keepalive, self._request_timeout)
+                try:
+                    req = next(parser)
+                finally:
+                    if not first:
+                        with self._lock:
+                            self._idle_conns.discard(conn)
+                first = False
+                if not req:
+                    break
+                if not self._handle_request(req, conn, addr, server):
+                    break
+                if keepalive <= 0:
+                    break
+        except _Timeout:
+            self.log.debug("Closing a connection that was too slow to send a request.")
+        except http.errors.NoMoreData as exc:
+            self.log.debug("Ignored premature client disconnection. %s", exc)
+        except StopIteration as exc:
+            self.log.debug("Closing connection. %s", exc)
+        except ssl.SSLError as exc:
+            if exc.args[0] != ssl.SSL_ERROR_EOF and req is not None:
+                self.handle_error(req, conn, addr, exc)
+        except OSError as exc:
+            if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, None):
+                self.log.exception("Socket error processing request.")
+        except Exception as exc:
+            self.handle_error(req, conn, addr, exc)
+        finally:
+            try:
+                conn.settimeout(2.0)
+                util.close_graceful(conn) if hasattr(util, "close_graceful") else conn.close()
+            except OSError:
+                conn.close()
+
+    def _handle_request(self, req: Any, conn: socket.socket, addr: Any, server: Any) -> bool:
+        """Answer one request; True if the connection stays open for another."""
+        environ: dict[str, Any] = {}
+        resp = None
+        try:
+            self.cfg.pre_request(self, req)
+            started = datetime.now()
+            conn.settimeout(self._request_timeout)  # for sending the reply
+            resp, environ = wsgi.create(req, conn, addr, server, self.cfg)
+            environ["wsgi.multithread"] = True
+            self.nr += 1
+            if self.nr >= self.max_requests:
+                if self.alive:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+            if not self.alive or not self.cfg.keepalive:
+                resp.force_close()
+            respiter = self.wsgi(environ, resp.start_response)
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - started)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+            return not resp.should_close()
+        except OSError:
+            util.reraise(*sys.exc_info())
+        except (Exception, SystemExit):
+            if resp and resp.headers_sent:
+                self.log.exception("Error handling request")
+                raise StopIteration() from None
+            raise
+        finally:
+            try:
+                self.cfg.post_request(self, req, environ, resp)
+            except Exception:
+                self.log.exception("Exception in post_request hook")
+        return False  # pragma: no cover - every path above returns or raises
