@@ -44,12 +44,20 @@ class Metrics:
             ["method", "outcome"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
+        self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.failed_logins = Counter("targetd_failed_logins", "Failed HTTP Basic logins")
 
     def observe(self, method: str | None, outcome: str, seconds: float) -> None:
         name = method if method in self.core.methods else "(invalid)"
-        self.requests.labels(name, outcome).inc()
-        self.latency.labels(name, outcome).observe(seconds)
+        key = (name, outcome)
+        series = self._series.get(key)
+        if series is None:  # labels() is slow: look each pair of series up once
+            series = self._series[key] = (
+                self.requests.labels(name, outcome),
+                self.latency.labels(name, outcome),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def login_failed(self) -> None:
         self.failed_logins.inc()

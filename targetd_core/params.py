@@ -10,6 +10,7 @@ drive the OpenRPC description.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -123,19 +124,29 @@ def check_value(annotation: Any, value: Any, what: str) -> Any:
     raise TypeError(f"unsupported parameter annotation {annotation!r}")
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> dict[str, tuple[Any, bool]]:
+    """name -> (annotation, required) of ``func``'s parameters, worked out once per
+    function (signature and type hints are slow to compute)."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    return {
+        name: (hints.get(name, Any), param.default is inspect.Parameter.empty)
+        for name, param in inspect.signature(func).parameters.items()
+    }
+
+
 def bind(func: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
     """Check ``params`` against ``func``'s signature; return the checked keyword args."""
-    sig = inspect.signature(func)
-    hints = typing.get_type_hints(func, include_extras=True)
-    unknown = sorted(set(params) - set(sig.parameters))
-    if unknown:
+    accepted = _signature(func)
+    if not params.keys() <= accepted.keys():
+        unknown = sorted(set(params) - accepted.keys())
         raise TargetdError(Code.INVALID_ARGUMENT, f"unknown parameter(s): {', '.join(unknown)}")
     kwargs: dict[str, Any] = {}
     missing = []
-    for name, param in sig.parameters.items():
+    for name, (annotation, required) in accepted.items():
         if name in params:
-            kwargs[name] = check_value(hints.get(name, Any), params[name], name)
-        elif param.default is inspect.Parameter.empty:
+            kwargs[name] = check_value(annotation, params[name], name)
+        elif required:
             missing.append(name)
     if missing:
         raise TargetdError(Code.INVALID_ARGUMENT, f"missing parameter(s): {', '.join(missing)}")
