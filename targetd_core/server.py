@@ -22,6 +22,9 @@ from .worker import DEFAULT_REQUEST_TIMEOUT, ConnectionThreadWorker
 WORKER_CONNECTIONS = 1000  # per worker; more wait in the listen queue
 
 
+_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10}
+
+
 class StructlogGunicornLogger(Logger):
     """gunicorn's own messages (workers booting, signals) as structlog events, so the
     daemon's output is one format: console lines or JSON lines."""
@@ -29,8 +32,11 @@ class StructlogGunicornLogger(Logger):
     _log = structlog.get_logger("gunicorn")
 
     def _emit(self, level: str, msg: str, *args: Any, **kwargs: Any) -> None:
+        log = self._log.bind()
+        if not log.is_enabled_for(_LEVELS[level]):
+            return  # not formatted when its level is off
         text = str(msg) % args if args else str(msg)
-        getattr(self._log, level)(text, exc_info=kwargs.get("exc_info", False))
+        getattr(log, level)(text, exc_info=kwargs.get("exc_info", False))
 
     def critical(self, msg: str, *args: Any, **kwargs: Any) -> None:
         self._emit("critical", msg, *args, **kwargs)
