@@ -84,6 +84,43 @@ class _DeadlineSocket:
         self.sock.settimeout(value)
 
 
+class _ReplyBuffer:
+    """The socket as gunicorn's response writer sees it: what it sends is gathered and
+    goes out in one ``send`` when the reply is complete (status line, headers and
+    body are otherwise two sends: two TCP segments, two TLS records)."""
+
+    __slots__ = ("sock", "parts", "size")
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.sock = conn
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def sendall(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        if self.size >= 65536:
+            self.flush()
+
+    def send(self, data: bytes) -> int:  # "100 Continue" goes out at once
+        self.flush()
+        return self.sock.send(data)
+
+    def sendfile(self, *args: Any, **kwargs: Any) -> int:
+        self.flush()
+        return self.sock.sendfile(*args, **kwargs)
+
+    def flush(self) -> None:
+        if self.parts:
+            data = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+            self.parts.clear()
+            self.size = 0
+            self.sock.sendall(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
 class ConnectionThreadWorker(base.Worker):
     """A gunicorn worker that serves each connection on its own thread."""
 
@@ -277,7 +314,8 @@ class ConnectionThreadWorker(base.Worker):
             self.cfg.pre_request(self, req)
             started = datetime.now()
             conn.settimeout(self._request_timeout)  # for sending the reply
-            resp, environ = wsgi.create(req, conn, addr, server, self.cfg)
+            out = _ReplyBuffer(conn)
+            resp, environ = wsgi.create(req, out, addr, server, self.cfg)
             environ["wsgi.multithread"] = True
             self.nr += 1
             if self.nr >= self.max_requests:
@@ -294,6 +332,7 @@ class ConnectionThreadWorker(base.Worker):
                     for item in respiter:
                         resp.write(item)
                 resp.close()
+                out.flush()
             finally:
                 self.log.access(resp, req, environ, datetime.now() - started)
                 if hasattr(respiter, "close"):
