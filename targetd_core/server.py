@@ -1,7 +1,9 @@
 """Serving the WSGI app with gunicorn, started programmatically.
 
-Workers are gthread workers (several threads each), so a request delayed by the login
-tarpit or a long storage call does not block the others. SIGINT is made as graceful as
+Workers are targetd's own gunicorn worker class (:mod:`targetd_core.worker`): each
+connection is served on its own thread, so a request delayed by the login tarpit, a long
+storage call or a slow client does not block the others (docs/serving.md says why this
+model and not gthread or gevent). SIGINT is made as graceful as
 SIGTERM: in-flight requests finish before the daemon exits.
 """
 
@@ -84,7 +86,7 @@ def _ssl_context(conf: Any, default_factory: Any) -> Any:
 
 def worker_class(config: Config) -> type[ConnectionThreadWorker]:
     """targetd's worker class with this configuration's request timeout."""
-    timeout = float(config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
+    timeout = float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
     return type("TargetdWorker", (ConnectionThreadWorker,), {"request_timeout": timeout})
 
 
@@ -96,7 +98,7 @@ def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
         "workers": config["workers"],
         "worker_class": worker_class(config),
         "threads": config["threads"],
-        "worker_connections": WORKER_CONNECTIONS,
+        "worker_connections": config.get("max_connections", WORKER_CONNECTIONS),
         "timeout": 120,
         "graceful_timeout": 60,
         "keepalive": 5,

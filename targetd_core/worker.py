@@ -13,10 +13,11 @@ Bounds, so that slow or idle clients cannot starve the others:
 - a connection gets ``keepalive`` seconds to start a request (after connecting or after
   the previous reply) and ``request_timeout`` seconds from then to deliver the whole
   request (TLS handshake, request line, headers and body); otherwise it is closed;
-- a worker serves at most ``worker_connections`` connections at once; beyond that new
-  connections wait in the listen queue (or are taken by another worker);
-- a few spare threads per worker wait in ``accept()``, so a new connection never waits
-  for a thread to be created.
+- a worker serves at most ``worker_connections`` connections at once (the configuration's
+  ``max_connections``); beyond that new connections wait in the listen queue (or are
+  taken by another worker);
+- ``threads`` spare threads per worker wait in ``accept()``, so a new connection does
+  not wait for a thread to be created.
 
 Storage calls, subprocesses and file locks run on ordinary threads, as under gthread.
 """
@@ -38,8 +39,7 @@ from gunicorn import http, sock, util
 from gunicorn.http import wsgi
 from gunicorn.workers import base
 
-SPARE_THREADS_MIN = 2  # threads waiting in accept(): below this one more is started
-SPARE_THREADS_MAX = 16  # a thread that finds more spares than this ends
+SPARE_THREADS_MAX = 16  # a thread that finds more spares (and the minimum) than this ends
 HEARTBEAT = 0.5  # seconds between the main thread's looks at the world
 DEFAULT_REQUEST_TIMEOUT = 10.0
 
@@ -133,6 +133,8 @@ class ConnectionThreadWorker(base.Worker):
         self._threads = 0  # all connection threads
         self._idle_conns: set[socket.socket] = set()  # between requests
         self._max_conns = max(1, self.cfg.worker_connections)
+        self._spare_min = max(1, min(self.cfg.threads, self._max_conns))
+        self._spare_max = max(SPARE_THREADS_MAX, 2 * self._spare_min)
         self._request_timeout = float(self.request_timeout)
         super().init_process()
 
@@ -173,14 +175,14 @@ class ConnectionThreadWorker(base.Worker):
                         continue
                 with self._lock:
                     self._spare -= 1
-                    if self._spare < SPARE_THREADS_MIN and self._threads < self._max_conns:
+                    if self._spare < self._spare_min and self._threads < self._max_conns:
                         self._start_thread()
                 try:
                     self._serve(listener, client, addr)
                 except Exception:  # _serve answers what it can; never lose the thread count
                     self.log.exception("Error serving a connection")
                 with self._lock:
-                    if self._spare >= SPARE_THREADS_MAX:
+                    if self._spare >= self._spare_max:
                         self._threads -= 1
                         return
                     self._spare += 1
@@ -199,7 +201,7 @@ class ConnectionThreadWorker(base.Worker):
             # connection). Several: they select() on all, so accepting must not block.
             s.setblocking(one)
         with self._lock:
-            for _ in range(SPARE_THREADS_MIN):
+            for _ in range(self._spare_min):
                 self._start_thread()
         while self.alive:
             self.notify()
