@@ -87,7 +87,10 @@ def _ssl_context(conf: Any, default_factory: Any) -> Any:
 def worker_class(config: Config) -> type[ConnectionThreadWorker]:
     """targetd's worker class with this configuration's request timeout."""
     timeout = float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
-    return type("TargetdWorker", (ConnectionThreadWorker,), {"request_timeout": timeout})
+    attrs: dict[str, Any] = {"request_timeout": timeout}
+    if config["ssl"]:
+        attrs["tls_context"] = make_server_context(config["ssl_cert"], config["ssl_key"])
+    return type("TargetdWorker", (ConnectionThreadWorker,), attrs)
 
 
 def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:

@@ -126,6 +126,10 @@ class ConnectionThreadWorker(base.Worker):
 
     #: seconds a client has to deliver a whole request (server.py sets it from the config)
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    #: one TLS context for every connection of every worker (made before the fork):
+    #: gunicorn would build one, reading the key and certificate files, per connection,
+    #: and sessions could not be resumed on another connection or worker
+    tls_context: ssl.SSLContext | None = None
 
     def init_process(self) -> None:
         self._lock = threading.Lock()
@@ -232,9 +236,13 @@ class ConnectionThreadWorker(base.Worker):
     # -- one connection -----------------------------------------------------------------
 
     def _handshake(self, conn: socket.socket, reader: _DeadlineSocket) -> ssl.SSLSocket:
-        tls = sock.ssl_wrap_socket(conn, self.cfg) if hasattr(sock, "ssl_wrap_socket") else None
-        if tls is None:  # pragma: no cover - gunicorn < 21
-            raise RuntimeError("this gunicorn cannot wrap TLS sockets")
+        ctx = self.tls_context or sock.ssl_context(self.cfg)
+        tls = ctx.wrap_socket(
+            conn,
+            server_side=True,
+            do_handshake_on_connect=False,
+            suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+        )
         tls.setblocking(False)
         while True:
             wait = reader.deadline - time.monotonic()
