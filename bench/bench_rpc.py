@@ -117,7 +117,9 @@ class Target:
 class Daemon:
     """A targetd started for the benchmark, with an empty configuration."""
 
-    def __init__(self, tls: bool, model: str | None, workdir: Path) -> None:
+    def __init__(
+        self, tls: bool, model: str | None, workdir: Path, extra: list[str] | None = None
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="bench-rpc-", dir=workdir))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -128,6 +130,7 @@ class Daemon:
             f"bind: 127.0.0.1:{self.port}",
             "plugins: []",
             "log_format: json",
+            *(extra or []),
         ]
         if tls:
             import trustme
@@ -415,6 +418,13 @@ def main() -> int:
     ap.add_argument("--slow", type=int, default=64, help="slow connections of each kind")
     ap.add_argument("--transports", default="http,https", help="http, https or both")
     ap.add_argument("--model", default=None, help="gunicorn worker model to compare")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a configuration key for the daemon started (e.g. threads=32); repeatable",
+    )
     ap.add_argument("--url", default=None, help="measure this running daemon instead")
     ap.add_argument("--user", default="admin")
     ap.add_argument("--password", default=os.environ.get("TARGETD_PASSWORD", ""))
@@ -436,7 +446,10 @@ def main() -> int:
         run_loads(target, args)
         return 0
     for transport in args.transports.split(","):
-        daemon = Daemon(transport.strip() == "https", args.model, args.workdir or Path("/tmp"))
+        extra = [f"{k}: {v}" for k, _, v in (kv.partition("=") for kv in args.set)]
+        daemon = Daemon(
+            transport.strip() == "https", args.model, args.workdir or Path("/tmp"), extra
+        )
         try:
             run_loads(daemon.target, args, daemon)
             mem = daemon.memory()

@@ -33,10 +33,14 @@ class StructlogGunicornLogger(Logger):
 
     _log = structlog.get_logger("gunicorn")
 
+    _bound: Any = None  # built on first use, after the configuration is in force
+
     def _emit(self, level: str, msg: str, *args: Any, **kwargs: Any) -> None:
-        log = self._log.bind()
+        log = self._bound
+        if log is None:
+            log = self._bound = self._log.bind()
         if not log.is_enabled_for(_LEVELS[level]):
-            return  # not formatted when its level is off
+            return  # not formatted when its level is off (gunicorn logs each request at debug)
         text = str(msg) % args if args else str(msg)
         getattr(log, level)(text, exc_info=kwargs.get("exc_info", False))
 
