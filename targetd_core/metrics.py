@@ -30,9 +30,22 @@ def prepare(state_dir: Path) -> Path:
     return path
 
 
+_pid = [os.getpid()]  # this process's id, kept up to date across fork()
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def _cached_pid() -> int:
+    return _pid[0]
+
+
 class Metrics:
     def __init__(self, core: Core) -> None:
-        from prometheus_client import Counter, Histogram
+        from prometheus_client import Counter, Histogram, values
+
+        if os.environ.get(ENV):
+            # prometheus_client asks the kernel for the pid at every inc/observe (to
+            # notice a fork); the fork hook above tells us instead: no syscall per call.
+            values.ValueClass = values.MultiProcessValue(process_identifier=_cached_pid)
 
         self.core = core
         self.requests = Counter(

@@ -10,9 +10,10 @@ login tarpit's sleep cost no CPU. docs/serving.md has the measurements.
 
 Bounds, so that slow or idle clients cannot starve the others:
 
-- a connection gets ``keepalive`` seconds to start a request (after connecting or after
-  the previous reply) and ``request_timeout`` seconds from then to deliver the whole
-  request (TLS handshake, request line, headers and body); otherwise it is closed;
+- a connection that sends nothing for ``keepalive`` seconds (5) is closed, and so is
+  one that has not delivered a whole request (TLS handshake, request line, headers and
+  body) ``request_timeout`` seconds after it was accepted or after the previous reply
+  (checked at each read: a trickling client is closed at its next byte);
 - a worker serves at most ``worker_connections`` connections at once (the configuration's
   ``max_connections``); beyond that new connections wait in the listen queue (or are
   taken by another worker);
@@ -29,6 +30,7 @@ import os
 import select
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -49,39 +51,44 @@ class _Timeout(Exception):
 
 
 class _DeadlineSocket:
-    """What gunicorn's request parser reads from: ``recv`` with a deadline for the
-    whole request, and a shorter wait for its first byte (the keep-alive idle time)."""
+    """What gunicorn's request parser reads from: ``recv`` refused once the request's
+    deadline has passed. Each read itself waits at most the socket's ``SO_RCVTIMEO``
+    (the keep-alive idle time): a kernel timer, so that a read costs one ``recv`` and
+    no ``poll``/``ioctl`` as Python's socket timeouts would add."""
 
-    __slots__ = ("sock", "deadline", "first_wait")
+    __slots__ = ("sock", "deadline")
 
     def __init__(self, conn: socket.socket) -> None:
         self.sock = conn
         self.deadline = 0.0
-        self.first_wait: float | None = None
 
-    def start(self, idle: float, whole: float) -> None:
-        now = time.monotonic()
-        self.deadline = now + whole
-        self.first_wait = min(idle, whole)
+    def start(self, whole: float) -> None:
+        self.deadline = time.monotonic() + whole
 
     def recv(self, size: int) -> bytes:
-        wait = self.deadline - time.monotonic()
-        if self.first_wait is not None:
-            wait, self.first_wait = min(wait, self.first_wait), None
-        if wait <= 0:
+        if time.monotonic() > self.deadline:
             raise _Timeout()
-        self.sock.settimeout(wait)
         try:
             return self.sock.recv(size)
-        except TimeoutError:
+        except (BlockingIOError, ssl.SSLWantReadError, TimeoutError):  # SO_RCVTIMEO
             raise _Timeout() from None
 
-    # finish_body() bounds its own drain with these
+    # finish_body() may bound its own drain with these
     def gettimeout(self) -> float | None:
         return self.sock.gettimeout()
 
     def settimeout(self, value: float | None) -> None:
-        self.sock.settimeout(value)
+        if value != self.sock.gettimeout():  # finish_body() restores it after every request
+            self.sock.settimeout(value)
+
+
+def _kernel_timeouts(conn: socket.socket, read: float, write: float) -> None:
+    """Bound each blocking recv/send in the kernel (SO_RCVTIMEO, SO_SNDTIMEO)."""
+    for opt, seconds in ((socket.SO_RCVTIMEO, read), (socket.SO_SNDTIMEO, write)):
+        whole = int(seconds)
+        conn.setsockopt(
+            socket.SOL_SOCKET, opt, struct.pack("ll", whole, int((seconds - whole) * 1e6))
+        )
 
 
 class _ReplyBuffer:
@@ -140,6 +147,8 @@ class ConnectionThreadWorker(base.Worker):
         self._spare_min = max(1, min(self.cfg.threads, self._max_conns))
         self._spare_max = max(SPARE_THREADS_MAX, 2 * self._spare_min)
         self._request_timeout = float(self.request_timeout)
+        # the longest one read may wait: the keep-alive idle time, at most the timeout
+        self._idle_wait = min(float(self.cfg.keepalive or 5), self._request_timeout)
         super().init_process()
 
     # -- threads ------------------------------------------------------------------------
@@ -260,17 +269,17 @@ class ConnectionThreadWorker(base.Worker):
     def _serve(self, listener: Any, client: socket.socket, addr: Any) -> None:
         conn: socket.socket = client
         req = None
-        try:
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
         reader = _DeadlineSocket(client)
         server = listener.getsockname()
         keepalive = self.cfg.keepalive
         try:
-            reader.start(self._request_timeout, self._request_timeout)
+            reader.start(self._request_timeout)
+            client.setblocking(True)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _kernel_timeouts(client, self._idle_wait, self._request_timeout)
             if self.cfg.is_ssl:
                 conn = self._handshake(client, reader)
+                conn.setblocking(True)
                 reader.sock = conn
             parser = http.RequestParser(self.cfg, reader, addr)
             first = True
@@ -281,7 +290,7 @@ class ConnectionThreadWorker(base.Worker):
                     if not self.alive:
                         break
                 if not first:  # the first request's deadline runs from accept()
-                    reader.start(keepalive, self._request_timeout)
+                    reader.start(self._request_timeout)
                 try:
                     req = next(parser)
                 finally:
@@ -295,7 +304,7 @@ class ConnectionThreadWorker(base.Worker):
                     break
                 if keepalive <= 0:
                     break
-        except _Timeout:
+        except (_Timeout, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             self.log.debug("Closing a connection that was too slow to send a request.")
         except http.errors.NoMoreData as exc:
             self.log.debug("Ignored premature client disconnection. %s", exc)
@@ -323,7 +332,6 @@ class ConnectionThreadWorker(base.Worker):
         try:
             self.cfg.pre_request(self, req)
             started = datetime.now()
-            conn.settimeout(self._request_timeout)  # for sending the reply
             out = _ReplyBuffer(conn)
             resp, environ = wsgi.create(req, out, addr, server, self.cfg)
             environ["wsgi.multithread"] = True
