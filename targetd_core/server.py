@@ -135,7 +135,27 @@ class TargetdServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
+            if key == "worker_class" and self._loaded:
+                value = self._fresh_tls(value)
             self.cfg.set(key, value)
+        self._loaded = True
+
+    _loaded = False
+
+    def _fresh_tls(self, cls: Any) -> Any:
+        """On SIGHUP (new workers): the TLS context again from the certificate and key
+        files, so that renewed ones take effect; the old one stays if they do not load."""
+        if getattr(cls, "tls_context", None) is None:
+            return cls
+        try:
+            ctx = make_server_context(self.options["certfile"], self.options["keyfile"])
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            structlog.get_logger("targetd").error(
+                "the certificate or key does not load; serving the old ones", error=str(exc)
+            )
+            return cls
+        self.options["worker_class"] = cls = type(cls.__name__, (cls,), {"tls_context": ctx})
+        return cls
 
     def load(self) -> Any:
         return self.application
