@@ -151,7 +151,9 @@ class Daemon:
         else:
             argv = [sys.executable, "-m", "targetd_core", "-c", str(config)]
         self.log = open(self.dir / "targetd.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(  # not in the cwd: "-m" would import a checkout there
+            argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir
+        )
         self.target = Target("127.0.0.1", self.port, tls, "/targetrpc", _basic("admin", PASSWORD))
         self._wait_ready()
 
