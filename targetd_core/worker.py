@@ -228,6 +228,11 @@ class ConnectionThreadWorker(base.Worker):
     def _drain(self) -> None:
         """Graceful stop: idle connections close now, busy ones after their reply."""
         deadline = time.monotonic() + self.cfg.graceful_timeout
+        for listener in self.sockets:  # this process's copies: other workers go on
+            try:  # the socket itself, not gunicorn's wrapper (which would drop it)
+                getattr(listener, "sock", listener).close()
+            except OSError:
+                pass
         while time.monotonic() < deadline:
             self.notify()
             with self._lock:
