@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import select
 import socket
 import ssl
@@ -128,6 +129,18 @@ class _ReplyBuffer:
         return getattr(self.sock, name)
 
 
+def _enough_files(wanted: int) -> None:
+    """Raise the soft limit of open files towards ``wanted`` (at most the hard limit):
+    every connection is a descriptor, and the default soft limit is often 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):
+            pass
+
+
 class ConnectionThreadWorker(base.Worker):
     """A gunicorn worker that serves each connection on its own thread."""
 
@@ -149,6 +162,7 @@ class ConnectionThreadWorker(base.Worker):
         self._request_timeout = float(self.request_timeout)
         # the longest one read may wait: the keep-alive idle time, at most the timeout
         self._idle_wait = min(float(self.cfg.keepalive or 5), self._request_timeout)
+        _enough_files(2 * self._max_conns + 256)
         super().init_process()
 
     # -- threads ------------------------------------------------------------------------
@@ -164,28 +178,36 @@ class ConnectionThreadWorker(base.Worker):
             self._spare -= 1
             self._threads -= 1
 
-    def _accept_loop(self) -> None:
+    def _accept(self) -> tuple[Any, socket.socket, Any] | None:
+        """Wait for a connection: (listener, socket, address), or None to look again."""
         listeners = self.sockets
+        if len(listeners) == 1:
+            listener = listeners[0]
+        else:
+            ready, _, _ = select.select(listeners, [], [], HEARTBEAT)
+            if not ready:
+                return None
+            listener = ready[0]
+        try:
+            client, addr = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
+                raise  # the listener is closed: the worker is stopping
+            # out of file descriptors or memory: wait for connections to end
+            self.log.warning("cannot accept a connection: %s", exc)
+            time.sleep(HEARTBEAT)
+            return None
+        return listener, client, addr
+
+    def _accept_loop(self) -> None:
         try:
             while self.alive:
-                if len(listeners) == 1:
-                    listener = listeners[0]
-                    try:
-                        client, addr = listener.accept()
-                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                        continue
-                else:
-                    try:
-                        ready, _, _ = select.select(listeners, [], [], HEARTBEAT)
-                    except OSError:
-                        return
-                    if not ready:
-                        continue
-                    listener = ready[0]
-                    try:
-                        client, addr = listener.accept()
-                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                        continue
+                got = self._accept()
+                if got is None:
+                    continue
+                listener, client, addr = got
                 with self._lock:
                     self._spare -= 1
                     if self._spare < self._spare_min and self._threads < self._max_conns:
@@ -200,9 +222,8 @@ class ConnectionThreadWorker(base.Worker):
                         return
                     self._spare += 1
                 # at the limit, nobody else accepts; this thread does so again
-        except OSError as exc:  # the listener is gone: the worker is stopping
-            if exc.errno not in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
-                self.log.exception("accept failed")
+        except (OSError, ValueError):  # the listener is closed: the worker is stopping
+            pass
         with self._lock:
             self._spare -= 1
             self._threads -= 1
