@@ -146,6 +146,7 @@ class Daemon:
             lines += ["ssl: true", f"ssl_cert: {cert_path}", f"ssl_key: {key_path}"]
         config = self.dir / "targetd.yaml"
         config.write_text("\n".join(lines) + "\n")
+        os.chmod(config, 0o600)  # targetd refuses a configuration others can read
         if model:
             argv = [sys.executable, "-c", _MODEL_SHIM, model, str(config)]
         else:

@@ -3,9 +3,15 @@
 A wrong user or password is answered 401 only after :data:`FAILURE_DELAY` seconds.
 While that delay runs for a client address, every further request from that address
 is answered 503 at once, whatever credentials it carries: otherwise a client could
-try passwords in parallel and learn the right one without waiting. The "being delayed"
-state is an exclusive ``flock`` on a file named after a hash of the address, so it
-holds across threads and gunicorn workers alike.
+try passwords in parallel and learn the right one without waiting.
+
+The "being delayed" state is an exclusive ``flock`` on a file named after the exact
+client address (an IPv6 client by its /64, which one host or one customer usually
+holds whole), so it holds across threads and gunicorn workers alike, and two addresses
+never share a slot. The file exists only while its delay runs (it is removed before
+the lock is released), so the directory holds at most one file per request being
+delayed: its size is bounded by the number of worker threads, not by the number of
+addresses ever seen.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import base64
 import binascii
 import contextlib
 import fcntl
-import hashlib
 import hmac
+import ipaddress
 import os
 import time
 from collections.abc import Iterator
@@ -23,7 +29,24 @@ from enum import Enum
 from pathlib import Path
 
 FAILURE_DELAY = 1.0
-_BUCKETS_HEX = 4  # 65536 files at most, created lazily
+#: IPv6 clients are keyed by this prefix: a host can pick any address of its /64.
+IPV6_PREFIX = 64
+
+
+def tarpit_key(address: str) -> str:
+    """The tarpit slot of a client address: a plain file name, one per IPv4 address and
+    per IPv6 /64 (an IPv4-mapped IPv6 address counts as the IPv4 address). Anything
+    that is not an IP address (a Unix socket peer) shares the slot ``local``."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "local"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return f"v4-{ip}"
+    prefix = ip.packed[: IPV6_PREFIX // 8]
+    return f"v6-{prefix.hex()}"
 
 
 class Verdict(Enum):
@@ -74,16 +97,12 @@ class Authenticator:
         return (Verdict.OK if ok_user & ok_pass else Verdict.WRONG), user
 
     def _path(self, address: str) -> Path:
-        digest = hashlib.sha256(address.encode()).hexdigest()[:_BUCKETS_HEX]
-        return self.tarpit_dir / digest
-
-    def _open(self, address: str) -> int:
-        return os.open(self._path(address), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self.tarpit_dir / tarpit_key(address)
 
     def being_delayed(self, address: str) -> bool:
         """True while a failed attempt from ``address`` is being delayed."""
-        try:  # no file: no failed login from this address was ever delayed (1 syscall)
-            fd = os.open(self._path(address), os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fd = os.open(self._path(address), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
         try:
@@ -94,18 +113,45 @@ class Authenticator:
             os.close(fd)
         return False
 
+    def _claim(self, path: Path) -> int | None:
+        """The locked slot file's descriptor, or None if its slot is taken."""
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            # The previous holder may have removed the file between our open and our
+            # lock: then this lock guards nothing that others can see; start again.
+            try:
+                same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+
     @contextlib.contextmanager
     def tarpit(self, address: str) -> Iterator[bool]:
         """Delay a failed attempt. Yields False if another one from the address is
         already being delayed (answer 503 at once), else True after the delay."""
-        fd = self._open(address)
+        path = self._path(address)
+        fd = self._claim(path)
+        if fd is None:
+            yield False
+            return
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
             time.sleep(self.delay)
             yield True
         finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # while still locked: nobody can take a stale slot
             os.close(fd)
+
+    def clear(self) -> None:
+        """Remove slot files left by a daemon that was killed during a delay."""
+        for entry in os.scandir(self.tarpit_dir):
+            if entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)

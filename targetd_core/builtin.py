@@ -16,7 +16,7 @@ from .core import Core
 from .errors import Code, TargetdError
 from .introspect import openrpc_document
 from .methods import RpcMethod, rpc_method
-from .params import Name, Size
+from .params import Name, PoolName, Size
 from .pools import (
     BlockPool,
     FileSystem,
@@ -81,12 +81,12 @@ def methods(core: Core) -> list[RpcMethod]:
         return [p.info().to_json() for p in pools]  # type: ignore[misc]
 
     @rpc_method(changes_storage=False, errors=(E.INVALID_POOL,))
-    def vol_list(pool: str) -> list[VolumeEntry]:
+    def vol_list(pool: PoolName) -> list[VolumeEntry]:
         """The volumes of a block pool."""
         return [v.to_json() for v in core.block_pool(pool).list_volumes()]
 
     @rpc_method(errors=(E.INVALID_POOL, E.NAME_CONFLICT))
-    def vol_create(pool: str, name: Name, size: Size) -> None:
+    def vol_create(pool: PoolName, name: Name, size: Size) -> None:
         """Create a volume of ``size`` bytes."""
         if size == 0:
             raise TargetdError(E.INVALID_ARGUMENT, "size must be larger than 0")
@@ -96,7 +96,7 @@ def methods(core: Core) -> list[RpcMethod]:
         p.create_volume(name, size)
 
     @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND, E.VOLUME_MASKED))
-    def vol_destroy(pool: str, name: Name) -> None:
+    def vol_destroy(pool: PoolName, name: Name) -> None:
         """Destroy a volume and its data; refused while it is exported."""
         p = core.block_pool(pool)
         _volume(p, name)
@@ -110,7 +110,7 @@ def methods(core: Core) -> list[RpcMethod]:
 
     @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND, E.NAME_CONFLICT))
     def vol_copy(
-        pool: str,
+        pool: PoolName,
         vol_orig: Name,
         vol_new: Name,
         size: Size | None = None,
@@ -129,7 +129,7 @@ def methods(core: Core) -> list[RpcMethod]:
         p.copy_volume(vol_orig, vol_new, size)
 
     @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND))
-    def vol_resize(pool: str, name: Name, size: Size) -> None:
+    def vol_resize(pool: PoolName, name: Name, size: Size) -> None:
         """Grow a volume to ``size`` bytes."""
         p = core.block_pool(pool)
         _larger(size, _volume(p, name).size, name)
@@ -141,7 +141,7 @@ def methods(core: Core) -> list[RpcMethod]:
         return [fs.to_json() for p in core.fs_pools.values() for fs in p.list_filesystems()]
 
     @rpc_method(errors=(E.INVALID_POOL, E.FS_OR_SNAPSHOT_EXISTS))
-    def fs_create(pool_name: str, name: Name, size_bytes: Size) -> None:
+    def fs_create(pool_name: PoolName, name: Name, size_bytes: Size) -> None:
         """Create a file system; ``size_bytes`` (0 for none) is its quota."""
         p = core.fs_pool(pool_name)
         _fs_name_free(p, name, E.FS_OR_SNAPSHOT_EXISTS)

@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics.prepare(Path(cfg["state_dir"]))
     meter = metrics.Metrics(core)
     auth = Authenticator(cfg["user"], cfg["password"], Path(cfg["state_dir"]) / "tarpit")
+    auth.clear()  # slots of a daemon killed during a delay (or of the old hashed layout)
     app = TargetdApp(Dispatcher(core, meter), auth, meter)
     options = gunicorn_options(cfg, args.bind)
     log.info(

@@ -14,12 +14,22 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from .errors import Code, TargetdError
-from .names import NAME_MAX, NAME_RE, check_name, check_size
+from .jsonwire import BigNumber
+from .logs import SECRET_KEY_RE
+from .names import (
+    NAME_MAX,
+    NAME_RE,
+    POOL_NAME_MAX,
+    check_name,
+    check_pool_name,
+    check_size,
+    shown,
+)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated args
@@ -36,7 +46,7 @@ def _check_bool_like(value: Any, what: str) -> bool:
         return value
     if isinstance(value, str) and value in ("True", "False", "true", "false"):
         return value.lower() == "true"
-    raise TargetdError(Code.INVALID_ARGUMENT, f"{what} must be a boolean, got {value!r}")
+    raise TargetdError(Code.INVALID_ARGUMENT, f"{what} must be a boolean, got {shown(value)}")
 
 
 def _check_lun(value: Any, what: str) -> int:
@@ -49,7 +59,13 @@ def _check_lun(value: Any, what: str) -> int:
 #: A volume, file system, snapshot or access group name (``^[a-zA-Z0-9_-]+$``).
 Name = Annotated[
     str,
-    Check(check_name, {"type": "string", "pattern": NAME_RE.pattern, "maxLength": NAME_MAX}),
+    Check(check_name, {"type": "string", "pattern": f"^{NAME_RE.pattern}$", "maxLength": NAME_MAX}),
+]
+#: The name of a configured pool (a volume group, a thin pool, a mount point): text
+#: without control characters; an unknown pool is the method's -110.
+PoolName = Annotated[
+    str,
+    Check(check_pool_name, {"type": "string", "minLength": 1, "maxLength": POOL_NAME_MAX}),
 ]
 #: A size in bytes: a non-negative integer (a float without fraction is accepted).
 Size = Annotated[int, Check(check_size, {"type": "integer", "minimum": 0})]
@@ -63,7 +79,7 @@ BoolLike = Annotated[
 
 
 def _type_error(what: str, expected: str, value: Any) -> TargetdError:
-    return TargetdError(Code.INVALID_ARGUMENT, f"{what} must be {expected}, got {value!r}")
+    return TargetdError(Code.INVALID_ARGUMENT, f"{what} must be {expected}, got {shown(value)}")
 
 
 def check_value(annotation: Any, value: Any, what: str) -> Any:
@@ -124,6 +140,44 @@ def check_value(annotation: Any, value: Any, what: str) -> Any:
     raise TypeError(f"unsupported parameter annotation {annotation!r}")
 
 
+def is_secret_param(name: str, secret: Iterable[str] = ()) -> bool:
+    """True for a parameter whose value is never logged nor repeated in a message: one
+    the method declares secret, or whose name looks like a secret (``pass``...)."""
+    return name in secret or bool(SECRET_KEY_RE.search(name))
+
+
+def check_wire_value(value: Any, what: str) -> None:
+    """Refuse (-32602) what no method should ever see, at any depth of a parameter:
+    strings that are not valid Unicode (a lone surrogate, which JSON's ``\\ud800``
+    escapes can carry) and integers too long to convert."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise TargetdError(
+                Code.INVALID_ARGUMENT,
+                f"{what} is not valid Unicode text (it holds a lone surrogate escape)",
+            ) from None
+    elif isinstance(value, BigNumber):
+        raise TargetdError(Code.INVALID_ARGUMENT, f"{what} is too large: {value!r}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_wire_value(item, f"{what}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_wire_value(key, f"a key of {what}")
+            check_wire_value(item, f"a member of {what}")
+
+
+def _kind(annotation: Any) -> str:
+    """What a parameter must be, in words, from its schema (for secret parameters,
+    whose value the message must not show)."""
+    schema = annotation_schema(annotation)
+    alternatives = schema.get("oneOf", [schema])
+    kinds = [a.get("type", "a valid value") for a in alternatives]
+    return " or ".join(dict.fromkeys(str(k) for k in kinds)) or "a valid value"
+
+
 @functools.lru_cache(maxsize=1024)
 def _signature(func: Callable[..., Any]) -> dict[str, tuple[Any, bool]]:
     """name -> (annotation, required) of ``func``'s parameters, worked out once per
@@ -135,8 +189,16 @@ def _signature(func: Callable[..., Any]) -> dict[str, tuple[Any, bool]]:
     }
 
 
-def bind(func: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Check ``params`` against ``func``'s signature; return the checked keyword args."""
+def bind(
+    func: Callable[..., Any], params: dict[str, Any], secret: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Check ``params`` against ``func``'s signature; return the checked keyword args.
+
+    ``secret`` names parameters whose value must not appear in an error message (names
+    that look like secrets are treated so anyway): their messages name the parameter
+    and the expected type only.
+    """
+    secret = tuple(secret)
     accepted = _signature(func)
     if not params.keys() <= accepted.keys():
         unknown = sorted(set(params) - accepted.keys())
@@ -145,7 +207,18 @@ def bind(func: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
     missing = []
     for name, (annotation, required) in accepted.items():
         if name in params:
-            kwargs[name] = check_value(annotation, params[name], name)
+            check_wire_value(params[name], name)  # its messages never show a value
+            if not is_secret_param(name, secret):
+                kwargs[name] = check_value(annotation, params[name], name)
+                continue
+            try:
+                kwargs[name] = check_value(annotation, params[name], name)
+            except TargetdError:
+                raise TargetdError(
+                    Code.INVALID_ARGUMENT,
+                    f"{name} is not valid: expected {_kind(annotation)} (the value of a "
+                    "secret parameter is not repeated)",
+                ) from None
         elif required:
             missing.append(name)
     if missing:

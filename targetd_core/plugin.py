@@ -23,7 +23,8 @@ from .core import Core
 from .errors import Code, ConfigError, TargetdError
 from .methods import RpcMethod, rpc_method
 from .names import check_name, check_size
-from .params import BoolLike, Lun, Name, Size
+from .params import BoolLike, Lun, Name, PoolName, Size
+from .paths import check_component, safe_join
 from .pools import BlockPool, ExportHandler, FileSystem, FsPool, PoolInfo, Snapshot, Volume
 from .tools import run, tool_error
 
@@ -43,16 +44,19 @@ __all__ = [
     "FsPool",
     "Lun",
     "Name",
+    "PoolName",
     "PoolInfo",
     "RpcMethod",
     "Size",
     "Snapshot",
     "TargetdError",
     "Volume",
+    "check_component",
     "check_name",
     "check_size",
     "impl",
     "rpc_method",
     "run",
+    "safe_join",
     "tool_error",
 ]

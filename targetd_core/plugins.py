@@ -21,6 +21,7 @@ from . import builtin, hookspecs
 from .config import CORE_OPTIONS, ConfigOption, check, load_file
 from .core import Core, PluginInfo
 from .errors import ConfigError, TargetdError
+from .filecheck import private_file_problems
 from .locking import StorageLock
 
 ENTRY_POINT_GROUP = "targetd"
@@ -115,17 +116,19 @@ def build_core(
     problem found.
     """
     env = os.environ if env is None else env
+    problems: list[str] = []
     if raw is None:
         assert config_path is not None
+        # The file holds the password: refused unless private to the daemon's user.
+        problems += private_file_problems(config_path, "(file)", "the configuration file")
         try:
             raw = load_file(config_path)
         except ConfigError as exc:
-            raise StartupError([str(exc)]) from None
+            raise StartupError([*problems, str(exc)]) from None
     # A legacy single-pool key etc. may be declared by a plugin; the core only needs
     # "plugins" before it can know which keys exist.
     pm, infos = make_plugin_manager(_wanted_plugins(raw, env))
     options: list[ConfigOption] = list(CORE_OPTIONS)
-    problems: list[str] = []
     for name, opt in _per_plugin(pm, "targetd_config_options"):
         infos[name].config_keys.append(opt.key)
         options.append(opt)

@@ -11,7 +11,6 @@ one event per call.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -29,11 +28,19 @@ from .core import Core
 if TYPE_CHECKING:
     from .metrics import Metrics
 from .errors import Code, TargetdError
-from .logs import redact_params
+from .jsonwire import BigNumber, JsonRefused, parse
+from .logs import REDACTED, redact_params
 from .methods import RpcMethod
-from .params import bind
+from .params import bind, is_secret_param
 
 log = structlog.get_logger("targetd.rpc")
+
+#: Most requests in one batch; a longer batch is refused whole (-32600), none of it run,
+#: so that one HTTP request cannot keep a worker and the storage lock busy for minutes.
+MAX_BATCH = 32
+
+_REQUEST_KEYS = frozenset(("jsonrpc", "method", "id", "params"))
+_NO_PARAMS: dict[str, Any] = {}
 
 
 @dataclass
@@ -44,12 +51,44 @@ class CallContext:
     user: str = ""
 
 
-_REQUEST_KEYS = frozenset(("jsonrpc", "method", "id", "params"))
-_NO_PARAMS: dict[str, Any] = {}
-
-
 def _error(code: int, message: str, id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id}
+
+
+def scrub_values(message: str, params: dict[str, Any], secret: tuple[str, ...]) -> str:
+    """``message`` with the value of every secret parameter replaced."""
+    values: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                collect(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif value is not None and not isinstance(value, bool):
+            text = value if isinstance(value, str) else str(value)
+            if len(text) >= 3:  # shorter ones would garble the message, and guess easily
+                values.append(text)
+
+    for name, value in params.items():
+        if is_secret_param(name, secret):
+            collect(value)
+    for v in sorted(values, key=len, reverse=True):
+        message = message.replace(v, REDACTED)
+    return message
+
+
+def _log_id(req_id: Any) -> Any:
+    """A request id (or method name) as it goes to the log: huge numbers and long
+    strings shortened, so one request cannot write 128 KiB to the log."""
+    if isinstance(req_id, BigNumber):
+        return repr(req_id)
+    if isinstance(req_id, int) and not isinstance(req_id, bool) and abs(req_id) >= 2**63:
+        return str(req_id)
+    if isinstance(req_id, str) and len(req_id) > 200:
+        return req_id[:200] + f"... ({len(req_id)} characters)"
+    return req_id
 
 
 class Dispatcher:
@@ -67,7 +106,7 @@ class Dispatcher:
     def _invoke(self, method: RpcMethod, params: dict[str, Any]) -> dict[str, Any]:
         """Run one method: ``{"result": ...}`` or ``{"error": {...}}``."""
         try:
-            kwargs = bind(method.func, params)
+            kwargs = bind(method.func, params, method.secret_params)
             if self._debug:  # the redacted copy is made only when it is logged
                 self._log.debug(
                     "call params",
@@ -77,7 +116,9 @@ class Dispatcher:
             with self.core.lock.hold(exclusive=method.changes_storage):
                 return {"result": method.func(**kwargs)}
         except TargetdError as exc:
-            error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+            # A message never repeats a secret parameter's value, whoever wrote it.
+            message = scrub_values(exc.message, params, method.secret_params)
+            error: dict[str, Any] = {"code": exc.code, "message": message}
             if exc.data is not None:
                 error["data"] = exc.data
             return {"error": error}
@@ -129,8 +170,14 @@ class Dispatcher:
 
     def _one(self, item: Any, ctx: CallContext) -> dict[str, Any] | None:
         """Dispatch one request object; None for a notification."""
-        if isinstance(item, dict) and "params" in item and item["params"] is None:
+        if not isinstance(item, dict):  # jsonrpcserver would take a list for a batch
+            log.info("rpc", client=ctx.client, user=ctx.user, outcome="-32600")
+            return _error(-32600, "Invalid request: a request must be a JSON object")
+        if "params" in item and item["params"] is None:
             item = {k: v for k, v in item.items() if k != "params"}
+        big_id = item.get("id")
+        if isinstance(big_id, BigNumber):  # dispatched under a stand-in, echoed exactly
+            item = {**item, "id": 0}
         started = time.monotonic()
         handled, out = self._direct(item)
         if not handled:
@@ -143,9 +190,13 @@ class Dispatcher:
                 post_process=to_serializable_one,
             )
         elapsed = time.monotonic() - started
-        is_dict = isinstance(item, dict)
-        method = item.get("method") if is_dict else None
-        req_id = item.get("id") if is_dict else None
+        if isinstance(big_id, BigNumber):
+            req_id: Any = big_id
+            if out is not None and out.get("id") == 0:
+                out["id"] = big_id
+        else:
+            req_id = item.get("id")
+        method = item.get("method")
         outcome = str(out["error"]["code"]) if out and "error" in out else "ok"
         if self.metrics is not None:
             self.metrics.observe(method if isinstance(method, str) else None, outcome, elapsed)
@@ -153,9 +204,9 @@ class Dispatcher:
             "rpc",
             client=ctx.client,
             user=ctx.user,
-            method=method if isinstance(method, str) else None,
-            id=req_id if not isinstance(req_id, int) or abs(req_id) < 2**63 else str(req_id),
-            notification=is_dict and "id" not in item,
+            method=_log_id(method) if isinstance(method, str) else None,
+            id=_log_id(req_id),
+            notification="id" not in item,
             duration_ms=round(elapsed * 1000, 2),
             outcome=outcome,
         )
@@ -164,13 +215,22 @@ class Dispatcher:
     def handle(self, body: bytes, ctx: CallContext) -> Any:
         """A request body -> the reply object to serialise, or None for no reply."""
         try:
-            request = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            log.info("rpc", client=ctx.client, user=ctx.user, outcome=-32700)
-            return _error(-32700, "Parse error: the body is not JSON")
+            request = parse(body)
+        except JsonRefused as exc:
+            log.info("rpc", client=ctx.client, user=ctx.user, outcome="-32700", why=str(exc))
+            return _error(-32700, f"Parse error: {exc}")
         if isinstance(request, list):
             if not request:
                 return _error(-32600, "Invalid request: empty batch")
+            if len(request) > MAX_BATCH:
+                log.info(
+                    "rpc", client=ctx.client, user=ctx.user, outcome="-32600", batch=len(request)
+                )
+                return _error(
+                    -32600,
+                    f"Invalid request: a batch of {len(request)} requests; at most {MAX_BATCH} "
+                    "are accepted in one batch (none of these was run)",
+                )
             replies = [r for r in (self._one(item, ctx) for item in request) if r is not None]
             return replies or None
         return self._one(request, ctx)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ssl
-import stat
 from pathlib import Path
 
 from .config import Config
+from .filecheck import private_file_problems
 
 MIN_TLS = ssl.TLSVersion.TLSv1_2
 
@@ -19,18 +19,10 @@ def check_tls_files(config: Config) -> list[str]:
     cert, key = Path(config["ssl_cert"]), Path(config["ssl_key"])
     if not cert.is_file():
         problems.append(f"ssl_cert: certificate file {cert} does not exist")
-    try:
-        st = key.stat()
-    except FileNotFoundError:
+    if not key.exists():
         problems.append(f"ssl_key: key file {key} does not exist")
         return problems
-    if not stat.S_ISREG(st.st_mode):
-        problems.append(f"ssl_key: {key} is not a regular file")
-    elif st.st_mode & 0o077:
-        problems.append(
-            f"ssl_key: key file {key} is readable by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {key}"
-        )
+    problems += private_file_problems(key, "ssl_key", "key file")
     if problems:
         return problems
     try:

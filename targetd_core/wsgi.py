@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from .auth import Authenticator, Verdict
+from .jsonwire import dumps
 from .rpc import CallContext, Dispatcher
 
 if TYPE_CHECKING:
@@ -44,6 +45,22 @@ def _busy(start_response: StartResponse) -> Iterable[bytes]:
         "a failed login from this address is being delayed; retry later",
         [("Retry-After", "1")],
     )
+
+
+def _close_connection(start_response: StartResponse) -> None:
+    """Have the server close the connection after this response (and say so in a
+    ``Connection: close`` header). WSGI gives an application no way to ask; gunicorn's
+    ``start_response`` is a method of its response object, which has ``force_close``."""
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()
+
+
+def _too_large(start_response: StartResponse) -> Iterable[bytes]:
+    # The unread rest of the body is still on the connection: it cannot carry another
+    # request, so it is closed rather than drained.
+    _close_connection(start_response)
+    return _plain(start_response, "413 Content Too Large", f"request body over {MAX_BODY} bytes")
 
 
 class TargetdApp:
@@ -101,14 +118,24 @@ class TargetdApp:
             return _plain(start_response, "405 Method Not Allowed", "use POST", [("Allow", "POST")])
         body = self._read_body(environ)
         if body is None:
-            return _plain(
-                start_response, "413 Content Too Large", f"request body over {MAX_BODY} bytes"
-            )
-        reply = self.dispatcher.handle(body, CallContext(client=client, user=user))
+            return _too_large(start_response)
+        try:
+            reply = self.dispatcher.handle(body, CallContext(client=client, user=user))
+        except Exception:  # never an HTML 500: every body gets a JSON-RPC reply
+            ref = uuid.uuid4().hex[:12]
+            log.exception("request failed", client=client, ref=ref)
+            reply = {
+                "jsonrpc": "2.0",
+                "error": {
+                    "code": -1,
+                    "message": f"internal error; the daemon's log has the details (reference {ref})",
+                },
+                "id": None,
+            }
         if reply is None:
             start_response("204 No Content", [])
             return [b""]
-        data = json.dumps(reply, separators=(",", ":")).encode()
+        data = dumps(reply)
         start_response("200 OK", [("Content-Type", JSON), ("Content-Length", str(len(data)))])
         return [data]
 

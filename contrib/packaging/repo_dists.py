@@ -28,7 +28,7 @@ DIST_GLOBS = (
 
 _STATIC_RE = re.compile(r'^(version\s*=\s*)"([^"]*)"', re.MULTILINE)
 _DUNDER_RE = re.compile(r'^(__version__\s*=\s*)["\']([^"\']*)["\']', re.MULTILINE)
-VERSION_RE = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
+VERSION_RE = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def find_dists(root: Path = ROOT) -> list[Dist]:
 
 def set_version(dist: Dist, version: str) -> list[Path]:
     """Rewrite every version string of ``dist``; returns the files changed."""
-    if not VERSION_RE.match(version):
+    if not VERSION_RE.fullmatch(version):
         raise ValueError(f"{version!r} is not a release version like 1.2.0 or 1.2.0rc1")
     changed = []
     for f in dist.version_files():

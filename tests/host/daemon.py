@@ -90,6 +90,9 @@ def write_config(tmp: Path, **overrides: Any) -> Path:
     config.update(overrides)
     config = {k: v for k, v in config.items() if v is not None}
     path = tmp / "targetd.yaml"
+    # The daemon refuses a configuration file others can read (it holds the password).
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(yaml.safe_dump(config))
     return path
 

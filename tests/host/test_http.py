@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import threading
@@ -179,3 +180,113 @@ def test_https_port_does_not_speak_plain_http(tls_daemon: Daemon) -> None:
             auth=("admin", tls_daemon.password),
             timeout=10,
         )
+
+
+def _raw_exchange(daemon: Daemon, head: str, body: bytes = b"") -> tuple[str, bool]:
+    """Send one raw request; (the reply's head, whether the server then closed)."""
+    import base64
+
+    host, port = daemon.url.split("//")[1].split("/")[0].rsplit(":", 1)
+    creds = base64.b64encode(f"admin:{daemon.password}".encode()).decode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            (
+                f"POST /targetrpc HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {creds}\r\n"
+                f"Content-Type: application/json\r\n{head}\r\n"
+            ).encode()
+            + body
+        )
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        reply_head = data.split(b"\r\n\r\n")[0].decode()
+        s.settimeout(5)
+        try:
+            while chunk := s.recv(65536):
+                pass
+            closed = True
+        except TimeoutError:
+            closed = False
+        except ConnectionResetError:
+            closed = True
+    return reply_head, closed
+
+
+@pytest.mark.parametrize("sent", [0, 200000])
+def test_413_says_connection_close_and_closes(daemon: Daemon, sent: int) -> None:
+    """The rest of an over-long body is never read, so the connection cannot carry
+    another request: the reply says so, and the server closes it."""
+    head, closed = _raw_exchange(daemon, "Content-Length: 104857600\r\n", b"x" * sent)
+    assert head.startswith("HTTP/1.1 413"), head
+    assert "connection: close" in head.lower(), head
+    assert "keep-alive" not in head.lower(), head
+    assert closed
+
+
+def test_ordinary_reply_keeps_the_connection_alive(daemon: Daemon) -> None:
+    body = BODY.encode()
+    head, closed = _raw_exchange(daemon, f"Content-Length: {len(body)}\r\n", body)
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "connection: close" not in head.lower()
+    assert not closed
+
+
+def _post_from(daemon: Daemon, source: str, password: str) -> tuple[int, float]:
+    """POST from a chosen loopback source address: (status, seconds taken)."""
+    import base64
+    import http.client
+
+    host, port = daemon.url.split("//")[1].split("/")[0].rsplit(":", 1)
+    creds = base64.b64encode(f"admin:{password}".encode()).decode()
+    conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    t0 = time.monotonic()
+    try:
+        conn.request(
+            "POST",
+            "/targetrpc",
+            body=BODY,
+            headers={"Authorization": f"Basic {creds}", "Content-Type": "application/json"},
+        )
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    return status, time.monotonic() - t0
+
+
+# 127.0.232.103 shared a tarpit slot with 127.0.0.1 when slots were a 16-bit hash of
+# the address; 127.0.0.2 did not. Neither may be held up by 127.0.0.1 now.
+@pytest.mark.parametrize("other", ["127.0.232.103", "127.0.0.2"])
+def test_a_failed_login_does_not_hold_up_another_address(daemon: Daemon, other: str) -> None:
+    results: dict[str, tuple[int, float]] = {}
+    bad = threading.Thread(
+        target=lambda: results.__setitem__("bad", _post_from(daemon, "127.0.0.1", "wrong"))
+    )
+    bad.start()
+    time.sleep(0.3)  # the failed attempt from 127.0.0.1 is being delayed now
+    results["good"] = _post_from(daemon, other, daemon.password)
+    results["same"] = _post_from(daemon, "127.0.0.1", daemon.password)
+    bad.join()
+    assert results["bad"][0] == 401, results
+    assert results["good"][0] == 200, results  # was 503 for the colliding address
+    assert results["same"][0] == 503, results  # the delayed address itself still waits
+    assert results["good"][1] < 0.7, results
+
+
+def test_tarpit_keeps_no_file_per_address(daemon: Daemon) -> None:
+    """Slots exist only while a delay runs: many failing addresses leave nothing behind."""
+    tarpit = daemon.config_path.parent / "state" / "tarpit"
+    threads = [
+        threading.Thread(target=_post_from, args=(daemon, f"127.0.9.{i}", "wrong"))
+        for i in range(1, 9)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.4)
+    during = sorted(os.listdir(tarpit))
+    for t in threads:
+        t.join()
+    assert during == sorted(f"v4-127.0.9.{i}" for i in range(1, 9))
+    assert os.listdir(tarpit) == []

@@ -329,6 +329,7 @@ def test_installed_targetd_plugins(venv: Path, built: dict[str, Built], tmp_path
         cfg.update(STORAGE_FREE[n](tmp_path))
     path = tmp_path / "targetd.yaml"
     path.write_text(yaml.safe_dump(cfg))
+    path.chmod(0o600)  # targetd refuses a configuration others can read
     targetd = str(venv / "bin" / "targetd")
     r = _run([targetd, "-c", str(path), "plugins", "--json"])
     assert r.returncode == 0, r.stderr
@@ -553,6 +554,7 @@ def test_daemon_notifies_readiness_from_main_process(venv: Path, tmp_path: Path)
             }
         )
     )
+    cfg.chmod(0o600)  # targetd refuses a configuration others can read
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     notify.bind(str(tmp_path / "notify"))
@@ -731,6 +733,7 @@ def test_deb_runs_on_debian_python(debs: dict[str, Path], tmp_path: Path) -> Non
             }
         )
     )
+    cfg.chmod(0o600)  # targetd refuses a configuration others can read
     targetd = [str(python), "-I", str(local), "-c", str(cfg)]
     r = _run([*targetd[:3], "--version"])
     assert r.returncode == 0 and r.stdout.startswith("targetd "), r.stderr

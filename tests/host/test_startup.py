@@ -56,6 +56,7 @@ def test_old_daemon_keys_are_known(tmp_path: Path) -> None:
 def test_malformed_yaml(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("password: [unclosed\n")
+    cfg.chmod(0o600)
     r = run_targetd(["-c", str(cfg), "check"])
     assert r.returncode == 2 and "not valid YAML" in r.stderr
 
@@ -171,3 +172,54 @@ def test_bind_option_overrides_config(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# --- Files holding secrets (issue 10, item 9)
+
+NOBODY = 65534
+
+
+def test_config_readable_by_others_refuses_and_says_how(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    for mode in (0o644, 0o640, 0o604, 0o620):
+        os.chmod(cfg, mode)
+        r = run_targetd(["-c", str(cfg), "check"])
+        assert r.returncode == 2, (oct(mode), r.stderr)
+        assert f"chmod 600 {cfg}" in r.stderr and "group or others" in r.stderr, r.stderr
+        assert f"(mode {mode:04o})" in r.stderr
+    os.chmod(cfg, 0o400)
+    assert run_targetd(["-c", str(cfg), "check"]).returncode == 0
+
+
+def test_config_owned_by_another_user_refuses(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    os.chown(cfg, NOBODY, -1)
+    r = run_targetd(["-c", str(cfg), "check"])
+    assert r.returncode == 2
+    assert "is owned by nobody, not by root" in r.stderr and f"chown root: {cfg}" in r.stderr
+
+
+def test_daemon_does_not_start_with_a_world_readable_config(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    os.chmod(cfg, 0o644)
+    r = run_targetd(["-c", str(cfg)])
+    assert r.returncode == 2 and "chmod 600" in r.stderr
+
+
+def test_every_config_problem_is_listed_with_the_mode(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, workers="many")
+    os.chmod(cfg, 0o644)
+    r = run_targetd(["-c", str(cfg), "check"])
+    assert r.returncode == 2 and "chmod 600" in r.stderr and "  workers:" in r.stderr
+
+
+def test_key_owned_by_another_user_refuses(tmp_path: Path, tls_files: dict[str, str]) -> None:
+    key = tmp_path / "key.pem"
+    key.write_bytes(Path(tls_files["key"]).read_bytes())
+    os.chmod(key, 0o600)
+    os.chown(key, NOBODY, -1)
+    cfg = write_config(tmp_path, ssl=True, ssl_cert=tls_files["cert"], ssl_key=str(key))
+    r = run_targetd(["-c", str(cfg), "check"])
+    assert r.returncode == 2
+    assert "ssl_key:" in r.stderr and "owned by nobody" in r.stderr
+    assert f"chown root: {key}" in r.stderr

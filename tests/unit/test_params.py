@@ -1,10 +1,22 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from targetd_core.errors import TargetdError
+from targetd_core.jsonwire import BigNumber
 from targetd_core.names import check_name, check_size
-from targetd_core.params import BoolLike, Lun, Name, Size, annotation_schema, bind
+from targetd_core.params import (
+    BoolLike,
+    Lun,
+    Name,
+    PoolName,
+    Size,
+    annotation_schema,
+    bind,
+    check_wire_value,
+)
 
 
 def f(
@@ -67,3 +79,59 @@ def test_schema_of_annotations() -> None:
     assert annotation_schema(Size) == {"type": "integer", "minimum": 0}
     assert annotation_schema(list[str]) == {"type": "array", "items": {"type": "string"}}
     assert annotation_schema(Name)["pattern"] == "^[a-zA-Z0-9_-]+$"
+
+
+# --- What no method may see (issue 10, item 5)
+
+_json_leaf = st.none() | st.booleans() | st.integers() | st.text()
+_json = st.recursive(
+    _json_leaf,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c, max_size=3),
+    max_leaves=15,
+)
+
+
+def _has_surrogate(v: object) -> bool:
+    if isinstance(v, str):
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in v)
+    if isinstance(v, list):
+        return any(_has_surrogate(x) for x in v)
+    if isinstance(v, dict):
+        return any(_has_surrogate(k) or _has_surrogate(x) for k, x in v.items())
+    return False
+
+
+@given(_json)
+def test_wire_values_refused_exactly_when_they_hold_a_surrogate(value: object) -> None:
+    try:
+        check_wire_value(value, "p")
+        refused = False
+    except TargetdError as exc:
+        assert exc.code == -32602
+        refused = True
+    assert refused == _has_surrogate(value)
+
+
+def test_big_ints_are_refused_at_any_depth() -> None:
+    for value in (
+        BigNumber("9" * 5000),
+        [1, BigNumber("9" * 5000)],
+        {"a": [BigNumber("-" + "1" * 9000)]},
+    ):
+        with pytest.raises(TargetdError, match="too large"):
+            check_wire_value(value, "p")
+
+
+def _pool_fn(pool: PoolName) -> None: ...
+
+
+@given(st.text(max_size=50))
+def test_pool_names_without_control_characters_are_accepted(text: str) -> None:
+    control = any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+    try:
+        bind(_pool_fn, {"pool": text})
+        ok = True
+    except TargetdError:
+        ok = False
+    surrogate = any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    assert ok == (bool(text) and not control and not surrogate)

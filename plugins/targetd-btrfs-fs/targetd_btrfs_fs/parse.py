@@ -17,11 +17,11 @@ from dataclasses import dataclass
 FS_TREE_PREFIX = "<FS_TREE>/"
 
 _SUBVOL_RE = re.compile(
-    r"^ID (?P<id>\d+) gen \d+ (?:cgen \d+ )?top level (?P<top>\d+) "
+    r"ID (?P<id>\d+) gen \d+ (?:cgen \d+ )?top level (?P<top>\d+) "
     r"(?:otime (?P<otime>-|\S+ \S+) )?"
     r"(?:parent_uuid (?P<parent_uuid>\S+)\s+)?"
     r"(?:received_uuid \S+\s+)?"
-    r"uuid (?P<uuid>\S+) path (?P<path>.*)$"
+    r"uuid (?P<uuid>\S+) path (?P<path>.*)"
 )
 
 
@@ -54,7 +54,7 @@ def parse_subvolume_list(text: str) -> list[Subvolume]:
     """Parse ``btrfs subvolume list -a -u -q [-s]`` output (run with ``TZ=UTC``)."""
     out = []
     for line in text.splitlines():
-        m = _SUBVOL_RE.match(line)
+        m = _SUBVOL_RE.fullmatch(line)
         if not m:
             continue
         path = m["path"].removeprefix(FS_TREE_PREFIX)

@@ -41,9 +41,9 @@ TAG_MAX = 63
 CHAP_MAX = 255
 
 _SAFE = "-_.+"
-_IQN_RE = re.compile(r"^iqn\.[0-9]{4}-[0-1][0-9]\.[^ _]+$")
-_EUI_RE = re.compile(r"^eui\.[0-9a-f]{16}$")
-_NAA_RE = re.compile(r"^naa\.[125c-f][0-9a-f]{15}([0-9a-f]{16})?$")
+_IQN_RE = re.compile(r"iqn\.[0-9]{4}-[0-1][0-9]\.[^ _]+")
+_EUI_RE = re.compile(r"eui\.[0-9a-f]{16}")
+_NAA_RE = re.compile(r"naa\.[125c-f][0-9a-f]{15}([0-9a-f]{16})?")
 
 
 def _pool_hash(pool: str) -> str:
@@ -98,7 +98,7 @@ def normalize_initiator(wwn: object, what: str = "initiator_wwn") -> str:
         raise TargetdError(Code.INVALID_ARGUMENT, f"{what} must be a string, got {wwn!r}")
     clean = wwn.strip().lower()
     if len(clean) > 223 or not (
-        _IQN_RE.match(clean) or _EUI_RE.match(clean) or _NAA_RE.match(clean)
+        _IQN_RE.fullmatch(clean) or _EUI_RE.fullmatch(clean) or _NAA_RE.fullmatch(clean)
     ):
         raise TargetdError(
             Code.INVALID_ARGUMENT,

@@ -39,7 +39,7 @@ DM_NAME_MAX = 127
 #: lvcreate refuses "VG/LV" strings longer than this (measured: 125 is accepted).
 VG_LV_MAX = 125
 
-_LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
+_LVM_NAME = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*")
 
 
 def dm_name(vg: str, lv: str) -> str:
@@ -75,6 +75,6 @@ def parse_pool_spec(spec: str) -> tuple[str, str | None]:
     if len(parts) > 2 or not all(parts):
         raise ValueError(f"{spec!r} is not VG or VG/THINPOOL")
     for part in parts:
-        if not _LVM_NAME.match(part) or part in (".", ".."):
+        if not _LVM_NAME.fullmatch(part) or part in (".", ".."):
             raise ValueError(f"{spec!r}: {part!r} is not a valid LVM name")
     return parts[0], (parts[1] if len(parts) == 2 else None)

@@ -19,8 +19,8 @@ from targetd_core.plugin import Code, TargetdError, run
 
 from .hosts import exportfs_spec
 
-_ENTRY_RE = re.compile(r"^(?P<path>\S.*?)\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*$")
-_CONT_RE = re.compile(r"^\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*$")
+_ENTRY_RE = re.compile(r"(?P<path>\S.*?)\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*")
+_CONT_RE = re.compile(r"\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*")
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,13 @@ def parse_exportfs_v(text: str) -> list[LiveExport]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        m = _ENTRY_RE.match(line)
+        m = _ENTRY_RE.fullmatch(line)
         if m and not line[0].isspace():
             opts = [o for o in m["opts"].split(",") if o]
             out.append(LiveExport(_host(m["host"]), m["path"], opts))
             pending = None
             continue
-        m = _CONT_RE.match(line)
+        m = _CONT_RE.fullmatch(line)
         if m and pending is not None:
             opts = [o for o in m["opts"].split(",") if o]
             out.append(LiveExport(_host(m["host"]), pending, opts))

@@ -103,7 +103,7 @@ def parse(text: str) -> list[Entry]:
         if not clients:
             entries.append(Entry(path, "*", defaults))
         for client in clients:
-            m = re.match(r"^([^()]*)(?:\((.*)\))?$", client)
+            m = re.fullmatch(r"([^()]*)(?:\((.*)\))?", client)
             if not m:
                 continue
             opts = tuple(o for o in (m[2] or "").split(",") if o)

@@ -16,9 +16,9 @@ import re
 
 from targetd_core.plugin import Code, TargetdError
 
-_NETGROUP_RE = re.compile(r"^@[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
-_LABEL_RE = re.compile(r"^[A-Za-z0-9_*?]([A-Za-z0-9_*?-]{0,61}[A-Za-z0-9_*?])?$")
-_IPV4ISH_RE = re.compile(r"^[0-9./]+$")
+_NETGROUP_RE = re.compile(r"@[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
+_LABEL_RE = re.compile(r"[A-Za-z0-9_*?]([A-Za-z0-9_*?-]{0,61}[A-Za-z0-9_*?])?")
+_IPV4ISH_RE = re.compile(r"[0-9./]+")
 
 
 def _bad(host: object, why: str) -> TargetdError:
@@ -38,15 +38,15 @@ def check_host(host: object) -> str:
     if not host or len(host) > 255:
         raise _bad(host, "must be 1 to 255 characters")
     if host.startswith("@"):
-        if not _NETGROUP_RE.match(host):
+        if not _NETGROUP_RE.fullmatch(host):
             raise _bad(host, "a netgroup is '@' and a name of letters, digits, '_', '.', '-'")
         return host
     if ":" in host or host.startswith("["):
         return _check_ipv6(host)
-    if _IPV4ISH_RE.match(host):
+    if _IPV4ISH_RE.fullmatch(host):
         return _check_ipv4(host)
     labels = host.split(".")
-    if not all(_LABEL_RE.match(label) for label in labels):
+    if not all(_LABEL_RE.fullmatch(label) for label in labels):
         raise _bad(
             host,
             "not a host name, wildcard, netgroup, IPv4/IPv6 address or network "
@@ -74,7 +74,7 @@ def _check_ipv6(host: str) -> str:
     text = host
     if text.startswith("["):
         # "[addr]", "[addr]/len" or "[addr/len]"
-        m = re.match(r"^\[([^\]]+)\](/\d+)?$", text)
+        m = re.fullmatch(r"\[([^\]]+)\](/\d+)?", text)
         if not m:
             raise _bad(host, "unbalanced brackets")
         text = m[1] + (m[2] or "")

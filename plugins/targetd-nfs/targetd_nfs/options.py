@@ -44,9 +44,9 @@ SEC_FLAVOURS = ("sys", "krb5", "krb5i", "krb5p")
 _ID_MIN, _ID_MAX = -1, 2**32 - 1
 # An absolute path in an option value: none of the characters that end an option
 # (',', ')'), start another entry (whitespace, '(') or a comment, or quote.
-_OPT_PATH_RE = re.compile(r"^/[^\s,()#\"'\\:@+]*$")
-_REFER_HOST_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
-_FSID_UUID_RE = re.compile(r"^[0-9A-Fa-f:.-]+$")
+_OPT_PATH_RE = re.compile(r"/[^\s,()#\"'\\:@+]*")
+_REFER_HOST_RE = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+_FSID_UUID_RE = re.compile(r"[0-9A-Fa-f:.-]+")
 
 
 def _bad(message: str) -> TargetdError:
@@ -80,13 +80,13 @@ def _check_fsid(key: str, value: str) -> str:
         if int(value) > _ID_MAX:
             raise _bad(f"fsid= number too large: {value}")
         return value
-    if _FSID_UUID_RE.match(value) and sum(c in "0123456789abcdefABCDEF" for c in value) == 32:
+    if _FSID_UUID_RE.fullmatch(value) and sum(c in "0123456789abcdefABCDEF" for c in value) == 32:
         return value
     raise _bad(f"fsid= must be a number, 'root' or a UUID of 32 hex digits, got {value!r}")
 
 
 def _check_path(key: str, value: str) -> str:
-    if not _OPT_PATH_RE.match(value) or len(value) > 4096:
+    if not _OPT_PATH_RE.fullmatch(value) or len(value) > 4096:
         raise _bad(f"{key}= must be an absolute path without spaces or , ( ) # : @ +")
     return value
 
@@ -95,9 +95,9 @@ def _check_locations(key: str, value: str) -> str:
     """``path@host[+host][:path@host[+host]]``"""
     for location in value.split(":"):
         path, sep, hosts = location.partition("@")
-        if not sep or not _OPT_PATH_RE.match(path):
+        if not sep or not _OPT_PATH_RE.fullmatch(path):
             raise _bad(f"{key}= must be path@host[+host][:path@host...], got {value!r}")
-        if not all(_REFER_HOST_RE.match(h) for h in hosts.split("+")):
+        if not all(_REFER_HOST_RE.fullmatch(h) for h in hosts.split("+")):
             raise _bad(f"{key}=: invalid host in {location!r}")
     return value
 

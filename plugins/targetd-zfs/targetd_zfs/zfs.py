@@ -53,7 +53,7 @@ def child_component(parent: str, full: str) -> str | None:
     if not full.startswith(prefix):
         return None
     rest = full[len(prefix) :]
-    if "/" in rest or "@" in rest or not NAME_RE.match(rest):
+    if "/" in rest or "@" in rest or not NAME_RE.fullmatch(rest):
         return None
     return rest
 
@@ -64,7 +64,7 @@ def snapshot_component(dataset: str, full: str) -> str | None:
     if not full.startswith(prefix):
         return None
     rest = full[len(prefix) :]
-    return rest if NAME_RE.match(rest) else None
+    return rest if NAME_RE.fullmatch(rest) else None
 
 
 def round_up(size: int, multiple: int) -> int:

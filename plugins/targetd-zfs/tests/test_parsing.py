@@ -75,8 +75,8 @@ def test_round_up(size, mult, out):
 def test_temporary_names_are_not_targetd_names():
     from targetd_core.names import NAME_RE
 
-    assert not NAME_RE.match(Z.TMP_DATASET_PREFIX + Z.tag())
-    assert not NAME_RE.match(Z.TMP_SNAPSHOT_PREFIX + Z.tag())
+    assert not NAME_RE.fullmatch(Z.TMP_DATASET_PREFIX + Z.tag())
+    assert not NAME_RE.fullmatch(Z.TMP_SNAPSHOT_PREFIX + Z.tag())
     assert Z.tag() != Z.tag()
 
 
