@@ -300,7 +300,9 @@ def wrk_load(target: Target, duration: float, close: bool, name: str) -> Result:
         ).stdout
     finally:
         os.unlink(f.name)
-    m = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
+    m = None
+    for line in out.splitlines():
+        m = m or re.fullmatch(r"BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", line)
     if not m:
         return Result(name, transport, 0, 0, [], f"wrk output not understood: {out[-200:]!r}")
     reqs, micros, p50, p99, errs, status = (int(x) for x in m.groups())
