@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pluggy
+import structlog
 
 from .core import Core
 from .errors import Code, TargetdError
@@ -31,6 +32,7 @@ from .pools import (
 impl = pluggy.HookimplMarker("targetd")
 
 E = Code
+log = structlog.get_logger("targetd.core")
 
 
 def _not_found(pool: BlockPool, name: str) -> TargetdError:
@@ -149,9 +151,18 @@ def methods(core: Core) -> list[RpcMethod]:
 
     @rpc_method(errors=(E.FS_NOT_FOUND,))
     def fs_destroy(uuid: str) -> None:
-        """Destroy a file system and every snapshot taken from it."""
+        """Destroy a file system and every snapshot taken from it, and its NFS exports."""
         p, fs = core.find_fs(uuid)
-        p.destroy_fs(fs)
+        undo = [u for u in core.hook.targetd_fs_destroy(core=core, paths=p.fs_paths(fs)) if u]
+        try:
+            p.destroy_fs(fs)
+        except BaseException:
+            for step in reversed(undo):
+                try:
+                    step()
+                except Exception as exc:  # keep going; the destroy's error is what counts
+                    log.error("cannot restore after a failed fs_destroy", error=repr(exc))
+            raise
 
     @rpc_method(errors=(E.FS_NOT_FOUND, E.SNAPSHOT_NOT_FOUND, E.FS_CLONE_EXISTS))
     def fs_clone(fs_uuid: str, dest_fs_name: Name, snapshot_id: str | None = None) -> None:

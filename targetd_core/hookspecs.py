@@ -26,7 +26,7 @@ the configuration; the core reports all of them together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -72,6 +72,19 @@ def targetd_fs_pools(core: Core) -> Iterable[FsPool]:
 def targetd_export_handlers(core: Core) -> Iterable[ExportHandler]:
     """Return export handlers; the core asks each of them whether a volume is still
     exported before destroying it (-303)."""
+
+
+@hookspec
+def targetd_fs_destroy(core: Core, paths: list[str]) -> Callable[[], None] | None:
+    """A file system is about to be destroyed (``fs_destroy``), in the same call and
+    under the exclusive storage lock.
+
+    ``paths`` are its directories (its mount point, and where its snapshots are seen,
+    from :meth:`~targetd_core.pools.FsPool.fs_paths`). Remove whatever of this plugin
+    refers to one of them or to a directory below (the NFS plugin removes its exports),
+    so nothing outlives the file system. Return a callable that puts it back (called
+    if the destroy then fails), or None. Raising stops the destroy with that error.
+    """
 
 
 @hookspec

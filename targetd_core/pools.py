@@ -177,6 +177,12 @@ class FsPool(ABC):
     def create_fs(self, name: str, size_bytes: int) -> None:
         """Create a file system; ``size_bytes`` > 0 is its quota. Name checked free."""
 
+    def fs_paths(self, fs: FileSystem) -> list[str]:
+        """Directories through which ``fs`` and its snapshots are reached (what
+        other plugins must let go of before it is destroyed). By default its
+        ``full_path``; a pool that keeps snapshots elsewhere adds their directory."""
+        return [fs.full_path]
+
     @abstractmethod
     def destroy_fs(self, fs: FileSystem) -> None:
         """Destroy a file system and every snapshot taken from it."""

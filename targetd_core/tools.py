@@ -1,16 +1,28 @@
-"""Running storage tools: argument lists only, failures as TargetdErrors."""
+"""Running storage tools: argument lists only, a time limit on every run, failures as
+TargetdErrors."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import structlog
 
 from .errors import Code, TargetdError
 
 log = structlog.get_logger("targetd.tools")
+
+#: Seconds a tool may run unless the caller says otherwise. Storage tools called under
+#: the storage lock finish in well under a second normally; a tool that takes longer
+#: is hung (a dead device, slow name resolution) and holds every other change up.
+#: Long work (data copies, waiting for btrfs's cleaner) passes its own ``timeout``
+#: and runs with the lock released.
+DEFAULT_TIMEOUT = 120.0
+#: After a kill, how long to wait for the tool's output pipes to close.
+_REAP_TIMEOUT = 5.0
 
 
 def run(
@@ -19,12 +31,18 @@ def run(
     input: str | None = None,
     env: Mapping[str, str] | None = None,
     check: bool = True,
-    timeout: float | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    pass_fds: Collection[int] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run a command (never through a shell) and return its result.
 
     With ``check`` (the default) a non-zero exit becomes a -1 TargetdError whose message
     names the tool and carries its last error line(s), which is what a person needs.
+
+    The tool runs in a session of its own; if it is still running after ``timeout``
+    seconds (``None``: no limit) it is killed with everything it started, and a -1
+    TargetdError says so. The caller undoes what it did before, as for any failure.
+    ``pass_fds`` are file descriptors the tool inherits (for ``/proc/self/fd/N`` paths).
     """
     argv = [str(a) for a in argv]
     full_env = None
@@ -32,23 +50,60 @@ def run(
         full_env = dict(os.environ)
         full_env.update(env)
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             argv,
-            input=input,
-            capture_output=True,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=full_env,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as exc:
         raise TargetdError(Code.UNEXPECTED, f"{argv[0]} is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise TargetdError(Code.UNEXPECTED, f"{argv[0]} timed out after {timeout} s") from exc
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        log.error("tool timed out", argv=argv, timeout=timeout)
+        raise TargetdError(
+            Code.UNEXPECTED,
+            f"{_name(argv)} did not finish within {timeout:g} s and was stopped "
+            "(a hung device or tool, or slow name resolution on this host)",
+        ) from None
+    except BaseException:
+        _kill(proc)
+        raise
     log.debug("tool", argv=argv, rc=proc.returncode)
+    result = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     if check and proc.returncode != 0:
-        raise tool_error(argv, proc)
-    return proc
+        raise tool_error(argv, result)
+    return result
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    """Kill the tool's whole session (a script's children too) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.communicate(timeout=_REAP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        # a child that left the session still holds a pipe: stop reading
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        proc.wait()
+
+
+def _name(argv: Sequence[str]) -> str:
+    name = os.path.basename(argv[0])
+    if name == "lvm" and len(argv) > 1:
+        name = argv[1]
+    elif name in ("zfs", "zpool", "btrfs", "exportfs") and len(argv) > 1:
+        name = f"{name} {argv[1]}"
+    return name
 
 
 def tool_error(argv: Sequence[str], proc: subprocess.CompletedProcess[str]) -> TargetdError:
@@ -56,9 +111,4 @@ def tool_error(argv: Sequence[str], proc: subprocess.CompletedProcess[str]) -> T
     text = (proc.stderr or proc.stdout or "").strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
-    name = os.path.basename(argv[0])
-    if name == "lvm" and len(argv) > 1:
-        name = argv[1]
-    elif name in ("zfs", "zpool", "btrfs") and len(argv) > 1:
-        name = f"{name} {argv[1]}"
-    return TargetdError(Code.UNEXPECTED, f"{name} failed: {detail}")
+    return TargetdError(Code.UNEXPECTED, f"{_name(argv)} failed: {detail}")

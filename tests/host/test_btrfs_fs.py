@@ -336,10 +336,10 @@ def test_failed_quota_leaves_nothing(t: InProcess, btrfs_pool: Path, monkeypatch
 
     real = poolmod._btrfs
 
-    def failing(*args: str) -> str:
+    def failing(*args: str, fds: tuple[int, ...] = ()) -> str:
         if args[:2] == ("qgroup", "limit"):
-            real("qgroup", "limit", "not-a-size", args[-1])  # a real btrfs failure
-        return real(*args)
+            real("qgroup", "limit", "not-a-size", args[-1], fds=fds)  # a real btrfs failure
+        return real(*args, fds=fds)
 
     monkeypatch.setattr(poolmod, "_btrfs", failing)
     err = t.error("fs_create", pool_name=str(btrfs_pool), name="half", size_bytes=MiB)
@@ -378,3 +378,83 @@ def test_broken_btrfs_pool_is_a_config_error(
     (problem,) = info.value.problems
     assert problem.startswith("fs_pools:") and str(btrfs_pool) in problem
     assert "can't access" in problem
+
+
+# -- issue 10: names with a newline, links in the pool ------------------------------
+
+
+def _subvolumes(mnt: Path) -> str:
+    return sh("btrfs", "subvolume", "list", "-a", str(mnt))
+
+
+def test_names_with_a_newline_change_nothing(t: InProcess, btrfs_pool: Path) -> None:  # noqa: F811
+    """The old daemon made "x\\n" a subvolume listed as x that could not be destroyed,
+    and a snapshot "s\\n" broke its parent's fs_destroy half way."""
+    t.call("fs_create", pool_name=str(btrfs_pool), name="p", size_bytes=0)
+    fs = fs_named(t, "p")
+    before = (_subvolumes(btrfs_pool), t.call("fs_list"))
+    for name in ("x\n", "x\r", "x\x00", "x/y", "..", "x\ny"):
+        assert t.error("fs_create", pool_name=str(btrfs_pool), name=name, size_bytes=0).code == (
+            -32602
+        )
+        assert t.error("fs_snapshot", fs_uuid=fs["uuid"], dest_ss_name=name).code == -32602
+        assert t.error("fs_clone", fs_uuid=fs["uuid"], dest_fs_name=name).code == -32602
+    assert (_subvolumes(btrfs_pool), t.call("fs_list")) == before
+    assert t.call("ss_list", fs_uuid=fs["uuid"]) == []
+    t.call("fs_destroy", uuid=fs["uuid"])
+    assert t.call("fs_list") == []
+
+
+def test_subvolume_with_a_newline_made_outside(t: InProcess, btrfs_pool: Path) -> None:  # noqa: F811
+    """A subvolume named "x\\ny" made by hand in targetd_fs (btrfs lists it on two
+    lines) shows no file system "x", blocks no name, and breaks no listing."""
+    t.call("fs_create", pool_name=str(btrfs_pool), name="real", size_bytes=0)
+    odd = btrfs_pool / "targetd_fs" / "x\ny"
+    sh("btrfs", "subvolume", "create", str(odd))
+    snapdir = btrfs_pool / "targetd_ss" / "real"
+    snapdir.mkdir()
+    sh(
+        "btrfs",
+        "subvolume",
+        "snapshot",
+        "-r",
+        str(btrfs_pool / "targetd_fs" / "real"),
+        str(snapdir / "s\nt"),
+    )
+    assert [f["name"] for f in t.call("fs_list")] == ["real"]
+    assert t.call("ss_list", fs_uuid=fs_named(t, "real")["uuid"]) == []
+    t.call("fs_create", pool_name=str(btrfs_pool), name="x", size_bytes=0)
+    assert sorted(f["name"] for f in t.call("fs_list")) == ["real", "x"]
+    t.call("fs_destroy", uuid=fs_named(t, "x")["uuid"])
+    assert odd.is_dir()  # not ours: left alone
+    sh("btrfs", "subvolume", "delete", str(odd), str(snapdir / "s\nt"))
+
+
+def test_links_in_the_pool_are_not_followed(t: InProcess, btrfs_pool: Path) -> None:  # noqa: F811
+    """A client that can write to the pool's top (an export of the pool itself)
+    replaces targetd_fs or a snapshot directory with a link: targetd refuses to work
+    through it, and makes or deletes nothing where it leads."""
+    t.call("fs_create", pool_name=str(btrfs_pool), name="a", size_bytes=0)
+    a = fs_named(t, "a")
+    elsewhere = btrfs_pool / "elsewhere"
+    elsewhere.mkdir()
+    sh("btrfs", "subvolume", "create", str(elsewhere / "victim"))
+    # targetd_ss/a -> elsewhere
+    (btrfs_pool / "targetd_ss" / "a").symlink_to(elsewhere)
+    err = t.error("fs_snapshot", fs_uuid=a["uuid"], dest_ss_name="s")
+    assert err.code == -1 and "link" in err.message
+    assert sorted(os.listdir(elsewhere)) == ["victim"]
+    (btrfs_pool / "targetd_ss" / "a").unlink()
+    # targetd_fs -> elsewhere
+    fsdir = btrfs_pool / "targetd_fs"
+    fsdir.rename(btrfs_pool / "moved")
+    fsdir.symlink_to(elsewhere)
+    err = t.error("fs_create", pool_name=str(btrfs_pool), name="b", size_bytes=0)
+    assert err.code == -1 and "link" in err.message
+    assert sorted(os.listdir(elsewhere)) == ["victim"]
+    assert t.call("fs_list") == []  # nothing listed through the link
+    fsdir.unlink()
+    (btrfs_pool / "moved").rename(fsdir)
+    assert [f["name"] for f in t.call("fs_list")] == ["a"]
+    t.call("fs_destroy", uuid=a["uuid"])
+    assert (elsewhere / "victim").is_dir()

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from targetd_core.errors import TargetdError
 from targetd_core.plugins import StartupError
 
 from .fsfixtures import (  # noqa: F401
@@ -143,6 +146,10 @@ BAD_OPTIONS = [
     ["rw) 10.0.0.1(rw"],
     ["rw\n/ *(rw,no_root_squash)"],
     ["rw#"],
+    ["rw\n"],
+    ["rw\x00"],
+    "rw\r",
+    ["rw,\tsync"],
     ["bogus=1"],
     [1],
     {"rw": True},
@@ -506,3 +513,312 @@ def test_failed_update_restores_the_previous_export(nfs: Nfs, monkeypatch) -> No
     assert err.code == -1
     assert (nfs.file_text(), nfs.listed(d)) == before
     assert "ro" in nfs.listed(d)["192.0.2.130"]
+
+
+# -- issue 10: hostile input, links, hung tools, one canonical host form ------------
+
+
+def _etab_lines(path: Path | str) -> list[str]:
+    try:
+        text = Path("/var/lib/nfs/etab").read_text()
+    except FileNotFoundError:
+        return []
+    return [ln for ln in text.splitlines() if ln.split("\t")[0] == str(path)]
+
+
+@pytest.mark.parametrize("host", ["*\n", "192.0.2.150\n", "@grp\n", "h\x00", "2001:db8::1\n"])
+def test_host_with_newline_or_nul_changes_nothing(nfs: Nfs, host: str) -> None:
+    """The old daemon answered -1 for "*\\n" yet left a live export to every host."""
+    d = nfs.dir("nl")
+    assert nfs.code("nfs_export_add", host=host, path=str(d), options=["rw"]) == -32602
+    assert nfs.listed(d) == {} and nfs.file_text() is None and _etab_lines(d) == []
+    assert nfs.code("nfs_export_remove", host=host, path=str(d)) == -32602
+
+
+def test_loopback_address_and_name_are_one_client(nfs: Nfs) -> None:
+    """exportfs keeps one export per client and path, and 127.0.0.1 and LOCALHOST are
+    one client to it: the later add replaces the earlier one, in our file too, and
+    removing one name never removes an export made under another."""
+    d, e = nfs.dir("lo1"), nfs.dir("lo2")
+    nfs.added += [("localhost", str(d)), ("127.0.0.1", str(d)), ("localhost", str(e))]
+    assert nfs.add("127.0.0.1", d, ["ro"])["host"] == "127.0.0.1"
+    assert nfs.add("LOCALHOST", d, ["rw"]) == {"host": "localhost", "path": str(d)}
+    assert [ln for ln in nfs.file_text().splitlines() if not ln.startswith("#")] == [
+        f"{d} localhost(rw,no_subtree_check)"
+    ]
+    (only,) = nfs.listed(d).values()
+    assert "rw" in only
+    # 127.0.0.1 is no export of ours any more: -400, and localhost's stays
+    assert nfs.code("nfs_export_remove", host="127.0.0.1", path=str(d)) == -400
+    assert len(nfs.listed(d)) == 1
+    # the same client on another path is another export
+    nfs.add("127.0.0.1", e, ["ro"])
+    nfs.t.call("nfs_export_remove", host="LocalHost", path=str(d))
+    assert nfs.listed(d) == {} and set(nfs.listed(e)) == {"127.0.0.1"}
+    assert f"{d} " not in nfs.file_text() and f"{e} 127.0.0.1(ro" in nfs.file_text()
+    nfs.t.call("nfs_export_remove", host="127.0.0.1", path=str(e))
+    assert nfs.listed(e) == {}
+
+
+def test_host_names_are_lower_case(nfs: Nfs) -> None:
+    d = nfs.dir("case")
+    assert nfs.add("*.Example.COM", d, ["ro"])["host"] == "*.example.com"
+    nfs.added.append(("*.example.com", str(d)))
+    assert nfs.add("*.example.com", d, ["rw"])["host"] == "*.example.com"  # the same export
+    assert set(nfs.listed(d)) == {"*.example.com"}
+    assert nfs.file_text().count(f"{d} ") == 1
+    nfs.t.call("nfs_export_remove", host="*.EXAMPLE.com", path=str(d))
+    assert nfs.listed(d) == {}
+
+
+def _swap_for_link(d: Path, target: str) -> None:
+    """What a client with write access to d's parent can do over NFS."""
+    for p in d.iterdir():
+        p.unlink()
+    d.rmdir()
+    d.symlink_to(target)
+
+
+def test_symlink_swap_is_withdrawn_at_start_up(nfs: Nfs) -> None:
+    """An exported directory replaced by a link to /etc, then a reboot (the kernel's
+    table flushed): the restarted daemon withdraws the export instead of exporting
+    /etc rw,no_root_squash, and logs it."""
+    from structlog.testing import capture_logs
+
+    host = "192.0.2.141"
+    share = nfs.dir("share")
+    d = share / "sub"
+    d.mkdir()
+    nfs.add(host, d, ["rw", "no_root_squash"])
+    nfs.added.append((host, "/etc"))
+    _swap_for_link(d, "/etc")
+    for x in nfs.t.call("nfs_export_list"):  # the reboot: nothing in force for this host
+        if x["host"] == host:
+            subprocess.run(["exportfs", "-u", f"{host}:{x['path']}"], check=True)
+    with capture_logs() as logs:
+        again = nfs.t.rebuilt()
+    assert not [x for x in again.call("nfs_export_list") if x["host"] == host]
+    assert _etab_lines("/etc") == [] or host not in "".join(_etab_lines("/etc"))
+    assert f"{d} " not in nfs.file_text()
+    (event,) = [e for e in logs if e["event"].startswith("nfs export withdrawn")]
+    assert event["path"] == str(d) and event["leads_to"] == "/etc"
+    # withdrawn, so there is nothing left to remove
+    assert again.error("nfs_export_remove", host=host, path=str(d)).code == -400
+
+
+def test_symlink_swap_while_running_remove_still_works(nfs: Nfs) -> None:
+    """exportfs re-resolves recorded paths on every run, so after a swap the live
+    table shows the link's target. nfs_export_remove of what targetd made works and
+    leaves nothing exported there; the next change withdraws other swapped exports."""
+    host, other = "192.0.2.142", "192.0.2.143"
+    a, b = nfs.dir("swap-a"), nfs.dir("swap-b")
+    target = nfs.tmp / "secret"
+    target.mkdir()
+    nfs.added += [(host, str(target)), (other, str(target))]
+    nfs.add(host, a, ["rw", "no_root_squash"])
+    nfs.add(other, b, ["rw"])
+    _swap_for_link(a, str(target))
+    _swap_for_link(b, str(target))
+    nfs.t.call("nfs_export_remove", host=host, path=str(a))
+    live = nfs.t.call("nfs_export_list")
+    assert not [x for x in live if x["host"] in (host, other)]  # b was withdrawn too
+    assert f"{a} " not in nfs.file_text() and f"{b} " not in nfs.file_text()
+    # adding through the link exports nothing outside the roots
+    assert nfs.code("nfs_export_add", host=host, path=str(a), options=["rw"]) == -32602
+
+
+def _fake_exportfs(tmp: Path, sleep_on: str) -> Path:
+    """An exportfs that hangs on one operation (-o, -u) and is the real one otherwise."""
+    real = subprocess.run(["sh", "-c", "command -v exportfs"], capture_output=True, text=True)
+    bindir = tmp / "fakebin"
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / "exportfs"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = "{sleep_on}" ] && exec sleep 60; done\n'
+        f'exec {real.stdout.strip()} "$@"\n'
+    )
+    fake.chmod(0o755)
+    return bindir
+
+
+@pytest.mark.parametrize("hang", ["-o", "-u"])
+def test_hung_exportfs_fails_clearly_and_undoes(
+    tmp_path: Path,
+    exports_cleanup: list[tuple[str, str]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    hang: str,
+) -> None:
+    """A hung exportfs is stopped after nfs_exportfs_timeout: a clear -1, the lock
+    free again, the file and the live table as before."""
+    require("exportfs")
+    nfs = Nfs(tmp_path, exports_cleanup, nfs_exportfs_timeout=1)
+    d = nfs.dir("hang")
+    nfs.add("192.0.2.160", d, ["rw"])
+    before = (nfs.file_text(), nfs.listed(d))
+    monkeypatch.setenv("PATH", f"{_fake_exportfs(tmp_path, hang)}:{os.environ['PATH']}")
+    start = time.monotonic()
+    if hang == "-o":
+        err = nfs.t.error("nfs_export_add", host="192.0.2.161", path=str(d), options=["rw"])
+    else:
+        err = nfs.t.error("nfs_export_remove", host="192.0.2.160", path=str(d))
+    elapsed = time.monotonic() - start
+    assert err.code == -1 and "did not finish within 1 s" in err.message, err.message
+    assert elapsed < 8  # the call and its rollback, each bounded
+    monkeypatch.undo()
+    assert (nfs.file_text(), nfs.listed(d)) == before
+    got = threading.Event()
+
+    def take() -> None:
+        with nfs.t.core.lock.hold(exclusive=True):
+            got.set()
+
+    threading.Thread(target=take).start()
+    assert got.wait(5)
+
+
+def test_name_resolution_happens_outside_the_lock(
+    nfs: Nfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from targetd_nfs import service
+
+    d = nfs.dir("resolve")
+    free_while_resolving: list[bool] = []
+    real_lookup = service.lookup
+
+    def slow_lookup(host: str, timeout: float) -> frozenset[str]:
+        got = threading.Event()
+
+        def take() -> None:
+            with nfs.t.core.lock.hold(exclusive=True):
+                got.set()
+
+        threading.Thread(target=take, daemon=True).start()
+        free_while_resolving.append(got.wait(5))
+        return real_lookup(host, timeout)
+
+    monkeypatch.setattr(service, "lookup", slow_lookup)
+    nfs.add("localhost", d, ["ro"])
+    assert free_while_resolving and all(free_while_resolving)
+
+
+def test_slow_name_resolution_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from targetd_nfs import hosts
+
+    def hang(*args: object, **kw: object) -> None:
+        time.sleep(30)
+
+    monkeypatch.setattr(hosts.socket, "getaddrinfo", hang)
+    start = time.monotonic()
+    with pytest.raises(TargetdError) as info:
+        hosts.lookup("slow.example.com", 0.5)
+    assert time.monotonic() - start < 3
+    assert info.value.code == -1 and "took more than 0.5 s" in info.value.message
+    assert hosts.lookup("192.0.2.1", 0.5) == frozenset({"192.0.2.1"})
+
+
+def test_fs_destroy_removes_its_exports(
+    tmp_path: Path,
+    btrfs_pool: Path,  # noqa: F811
+    exports_cleanup: list[tuple[str, str]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No export outlives its file system: fs_destroy removes the exports of the fs, of
+    a directory in it and of its snapshots in the same call, so a new fs of the same
+    name is not exported to anyone; a failed destroy puts them back."""
+    require("exportfs")
+    t = make_core(
+        tmp_path,
+        ["btrfs-fs", PLUGIN],
+        fs_pools=[str(btrfs_pool)],
+        nfs_exports_file=str(tmp_path / "t.exports"),
+    )
+    exports = tmp_path / "t.exports"
+    t.call("fs_create", pool_name=str(btrfs_pool), name="gone", size_bytes=0)
+    t.call("fs_create", pool_name=str(btrfs_pool), name="kept", size_bytes=0)
+    fs = {f["name"]: f for f in t.call("fs_list")}
+    path, kept = fs["gone"]["full_path"], fs["kept"]["full_path"]
+    os.mkdir(f"{path}/sub")
+    t.call("fs_snapshot", fs_uuid=fs["gone"]["uuid"], dest_ss_name="s1")
+    snap = f"{btrfs_pool}/targetd_ss/gone/s1"
+    made = [("192.0.2.170", path), ("192.0.2.171", f"{path}/sub"), ("192.0.2.172", snap)]
+    made.append(("192.0.2.173", kept))
+    for host, p in made:
+        exports_cleanup.append((host, p))
+        t.call("nfs_export_add", host=host, path=p, options=["rw", "no_root_squash"])
+
+    def ours() -> set[tuple[str, str]]:
+        return {(e["host"], e["path"]) for e in t.call("nfs_export_list")} & set(made)
+
+    # a destroy that fails leaves the exports as they were
+    from targetd_btrfs_fs.pool import BtrfsPool
+
+    def broken(self: BtrfsPool, fs: object) -> None:
+        raise TargetdError(-1, "btrfs subvolume delete failed: simulated")
+
+    with monkeypatch.context() as m:
+        m.setattr(BtrfsPool, "destroy_fs", broken)
+        before = exports.read_text()
+        assert t.error("fs_destroy", uuid=fs["gone"]["uuid"]).code == -1
+        assert exports.read_text() == before and ours() == set(made)
+
+    t.call("fs_destroy", uuid=fs["gone"]["uuid"])
+    assert ours() == {("192.0.2.173", kept)}
+    assert [ln.split()[0] for ln in exports.read_text().splitlines()[2:]] == [kept]
+    t.call("fs_create", pool_name=str(btrfs_pool), name="gone", size_bytes=0)
+    assert ours() == {("192.0.2.173", kept)}
+    assert t.error("nfs_export_remove", host="192.0.2.170", path=path).code == -400
+    t.call("nfs_export_remove", host="192.0.2.173", path=kept)
+
+
+def test_hung_exportfs_does_not_hold_the_daemon(
+    tmp_path: Path,
+    btrfs_pool: Path,  # noqa: F811
+    exports_cleanup: list[tuple[str, str]],  # noqa: F811
+) -> None:
+    """Through the real daemon (2 workers): while one nfs_export_add waits on a hung
+    exportfs, a change on another worker waits for the lock at most the limit (plus the
+    rollback), then goes through; the hung call answers a clear -1."""
+    require("exportfs")
+    from .daemon import start_daemon
+
+    fake = _fake_exportfs(tmp_path, "-o")
+    d = start_daemon(
+        tmp_path,
+        plugins=["btrfs-fs", PLUGIN],
+        fs_pools=[str(btrfs_pool)],
+        nfs_exports_file=str(tmp_path / "t.exports"),
+        nfs_exportfs_timeout=2,
+        env={"PATH": f"{fake}:{os.environ['PATH']}"},
+    )
+    try:
+        d.call("fs_create", pool_name=str(btrfs_pool), name="h", size_bytes=0)
+        (fs,) = d.call("fs_list")
+        exports_cleanup.append(("192.0.2.180", fs["full_path"]))
+        replies: dict[str, object] = {}
+
+        def hung_add() -> None:
+            start = time.monotonic()
+            replies["add"] = d.rpc(
+                "nfs_export_add", {"host": "192.0.2.180", "path": fs["full_path"], "options": None}
+            )
+            replies["add_s"] = time.monotonic() - start
+
+        t = threading.Thread(target=hung_add)
+        t.start()
+        time.sleep(0.5)
+        start = time.monotonic()
+        d.call("fs_create", pool_name=str(btrfs_pool), name="other", size_bytes=0)
+        waited = time.monotonic() - start
+        t.join(30)
+        err = replies["add"]["error"]  # type: ignore[index]
+        assert err["code"] == -1 and "did not finish within 2 s" in err["message"], err
+        assert replies["add_s"] < 10 and waited < 10
+        assert (
+            not (tmp_path / "t.exports").exists()
+            or fs["full_path"] not in (tmp_path / "t.exports").read_text()
+        )
+        assert fs["full_path"] not in live_exports()
+        assert sorted(f["name"] for f in d.call("fs_list")) == ["h", "other"]
+    finally:
+        d.stop()

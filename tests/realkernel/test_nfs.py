@@ -156,3 +156,83 @@ def test_exports_survive_a_reboot(rpc, rpc_client, guest_exec, made, appliance_e
     assert listed and listed[0]["host"] == CLIENT and "no_root_squash" in listed[0]["options"]
     mnt = mount(guest_exec, made, path, "4.2")
     assert sh(guest_exec, f"cat {mnt}/f") == "before\n"
+
+
+ZFS_FS_POOL = "/zfs-targetd/fs"
+
+
+def mount_fails(guest_exec, path: str) -> bool:
+    mnt = f"/tmp/{unique('nomnt')}"
+    guest_exec(["mkdir", "-p", mnt])
+    cp = guest_exec(
+        ["mount", "-t", "nfs", "-o", "vers=4.2,soft,timeo=50,retrans=1", f"{CLIENT}:{path}", mnt],
+        check=False,
+        timeout=120,
+    )
+    if cp.returncode == 0:
+        guest_exec(["umount", "-f", mnt], check=False)
+    guest_exec(["rmdir", mnt], check=False)
+    return cp.returncode != 0
+
+
+@pytest.mark.parametrize("pool", [POOL, ZFS_FS_POOL])
+def test_fs_destroy_removes_its_exports(rpc, guest_exec, made, pool):
+    """No export outlives its file system: after fs_destroy the server offers nothing
+    at that path, and a new file system of the same name is exported to nobody."""
+    name = unique("gone")
+    rpc("fs_create", pool_name=pool, name=name, size_bytes=0)
+    made_here = [name]
+    try:
+        (fs,) = [f for f in rpc("fs_list") if f["name"] == name and f["pool"] == pool]
+        path = fs["full_path"]
+        export(rpc, made, path, ["rw", "no_root_squash"])
+        mnt = mount(guest_exec, made, path, "4.2")
+        guest_exec(["umount", mnt])
+        made["mounts"].remove(mnt)
+        rpc("fs_destroy", uuid=fs["uuid"])
+        made_here.clear()
+        assert path not in sh(guest_exec, ["exportfs", "-v"])
+        assert f"{path} " not in sh(guest_exec, ["cat", "/etc/exports.d/targetd.exports"])
+        rpc("fs_create", pool_name=pool, name=name, size_bytes=0)
+        made_here.append(name)
+        assert not [e for e in rpc("nfs_export_list") if e["path"] == path]
+        assert mount_fails(guest_exec, path)
+        with pytest.raises(RPCError) as e:
+            rpc("nfs_export_remove", host=CLIENT, path=path)
+        assert e.value.code == -400
+        made["exports"].remove((CLIENT, path))
+    finally:
+        for f in rpc("fs_list"):
+            if f["name"] in made_here and f["pool"] == pool:
+                rpc("fs_destroy", uuid=f["uuid"])
+
+
+@pytest.mark.slow
+def test_symlink_swap_is_not_exported_after_a_reboot(
+    rpc, rpc_client, guest_exec, made, appliance_env
+):
+    """A client with write access replaces an exported directory with a link to /etc;
+    after a reboot the export is withdrawn (logged), not re-applied to /etc."""
+    fs = make_fs(rpc, made)
+    sub = f"{fs['full_path']}/sub"
+    guest_exec(["mkdir", sub])
+    export(rpc, made, sub, ["rw", "no_root_squash"])
+    guest_exec(["rmdir", sub])
+    guest_exec(["ln", "-s", "/etc", sub])
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "contrib", "appliance"), "reboot"],
+        env={**os.environ, "TARGETD_APPLIANCE_DIR": appliance_env["TARGETD_APPLIANCE_DIR"]},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rpc_client.close()
+    live = rpc("nfs_export_list")
+    assert not [e for e in live if e["path"] in (sub, "/etc")], live
+    assert "/etc" not in [
+        ln.split()[0] for ln in sh(guest_exec, ["exportfs", "-v"]).splitlines() if ln.strip()
+    ]
+    assert f"{sub} " not in sh(guest_exec, ["cat", "/etc/exports.d/targetd.exports"])
+    assert mount_fails(guest_exec, sub) and mount_fails(guest_exec, "/etc")
+    assert "nfs export withdrawn" in sh(guest_exec, ["cat", "/var/log/targetd.log"])

@@ -51,13 +51,27 @@ def parse_otime(text: str) -> int | None:
 
 
 def parse_subvolume_list(text: str) -> list[Subvolume]:
-    """Parse ``btrfs subvolume list -a -u -q [-s]`` output (run with ``TZ=UTC``)."""
+    """Parse ``btrfs subvolume list -a -u -q [-s]`` output (run with ``TZ=UTC``).
+
+    btrfs prints a path as it is, so a subvolume named with a newline (made outside
+    targetd) spans several lines: a line that is not an entry continues the path of
+    the entry before it (so that path holds the newline and is no name of ours). A
+    name can also be made to look like a whole entry line; the pool checks every entry
+    it uses against the file system (:meth:`BtrfsPool._verified`).
+    """
     out = []
-    for line in text.splitlines():
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    matches: list[tuple[re.Match[str], str]] = []
+    for line in lines:
         m = _SUBVOL_RE.fullmatch(line)
-        if not m:
-            continue
-        path = m["path"].removeprefix(FS_TREE_PREFIX)
+        if m:
+            matches.append((m, m["path"]))
+        elif matches:
+            matches[-1] = (matches[-1][0], f"{matches[-1][1]}\n{line}")
+    for m, full_path in matches:
+        path = full_path.removeprefix(FS_TREE_PREFIX)
         parent = m["parent_uuid"]
         out.append(
             Subvolume(

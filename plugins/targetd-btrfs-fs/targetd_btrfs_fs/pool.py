@@ -14,9 +14,12 @@ cached: every call asks btrfs (one ``subvolume list`` for all file systems, plus
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import struct
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import structlog
 
@@ -28,6 +31,7 @@ from targetd_core.plugin import (
     PoolInfo,
     Snapshot,
     TargetdError,
+    check_component,
     check_name,
     run,
 )
@@ -44,8 +48,49 @@ POOL_UUID_NS = uuidlib.UUID("6f1d7a52-4a0e-4b5e-9a57-3b1f2f1b7c11")
 UTC_ENV = {"TZ": "UTC"}
 
 
-def _btrfs(*args: str) -> str:
-    return run(["btrfs", *args], env=UTC_ENV).stdout
+#: Waiting for btrfs's cleaner after a delete (done with the storage lock released).
+SYNC_TIMEOUT = 3600.0
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Inode number of the root directory of every subvolume.
+SUBVOL_ROOT_INO = 256
+#: BTRFS_IOC_INO_LOOKUP = _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args /* 4096 */)
+_IOC_INO_LOOKUP = (3 << 30) | (4096 << 16) | (0x94 << 8) | 18
+
+
+def _btrfs(*args: str, fds: tuple[int, ...] = ()) -> str:
+    return run(["btrfs", *args], env=UTC_ENV, pass_fds=fds).stdout
+
+
+def _at(fd: int, name: str) -> str:
+    """``name`` in the directory open as ``fd``, as a path a child process can use
+    (it inherits ``fd``): the directory is the one we opened, whatever is renamed or
+    replaced by a link meanwhile."""
+    return f"/proc/self/fd/{fd}/{name}"
+
+
+def subvolume_id(fd: int) -> int:
+    """The id of the subvolume an open directory is in (BTRFS_IOC_INO_LOOKUP with
+    tree id 0 answers it)."""
+    buf = bytearray(4096)
+    struct.pack_into("=QQ", buf, 0, 0, SUBVOL_ROOT_INO)
+    fcntl.ioctl(fd, _IOC_INO_LOOKUP, buf)
+    return int(struct.unpack_from("=Q", buf, 0)[0])
+
+
+def _subvolume_here(dir_fd: int, name: str, expect_id: int | None = None) -> bool:
+    """Is ``name`` in ``dir_fd`` a subvolume (not a link), with id ``expect_id``?"""
+    try:
+        fd = os.open(name, _O_DIR, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_ino != SUBVOL_ROOT_INO:
+            return False
+        return expect_id is None or subvolume_id(fd) == expect_id
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class BtrfsPool(FsPool):
@@ -85,6 +130,37 @@ class BtrfsPool(FsPool):
 
     def ss_path(self, fs_name: str, ss_name: str) -> str:
         return os.path.join(self.ss_dir(fs_name), check_name(ss_name, "snapshot name"))
+
+    @contextlib.contextmanager
+    def _dir(self, *components: str, create: bool = False) -> Iterator[int]:
+        """An open directory ``<pool>/<components...>``, each component opened without
+        following a link (so a client that replaced one with a link to /etc cannot
+        lead a path operation there), created first when ``create``. The pool's own
+        path is the configured one, checked at start-up."""
+        fds: list[int] = []
+        where = self.path
+        try:
+            fds.append(os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+            for comp in components:
+                where = os.path.join(where, check_component(comp))
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(comp, 0o755, dir_fd=fds[-1])
+                try:
+                    fds.append(os.open(comp, _O_DIR, dir_fd=fds[-1]))
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        log.error("not following a link in an fs pool", path=where)
+                        raise TargetdError(
+                            Code.UNEXPECTED,
+                            f"{where} is not a directory (a symbolic link?); targetd does "
+                            "not follow it: make it the directory it should be",
+                        ) from None
+                    raise
+            yield fds[-1]
+        finally:
+            for fd in reversed(fds):
+                os.close(fd)
 
     def _relative(self, sv: Subvolume) -> list[str] | None:
         """The subvolume's path components below the pool, or None if outside it."""
@@ -137,12 +213,35 @@ class BtrfsPool(FsPool):
         return PoolInfo(self.name, size, min(free, size), "fs", self.uuid)
 
     def _fs_subvolumes(self) -> list[tuple[str, Subvolume]]:
-        out = []
+        found = []
         for sv in self._subvolumes():
             parts = self._relative(sv)
             if parts and len(parts) == 2 and parts[0] == FS_DIR and _valid(parts[1]):
-                out.append((parts[1], sv))
-        return out
+                found.append((parts[1], sv))
+        return self._verified(found, FS_DIR)
+
+    def _verified(
+        self, found: list[tuple[str, Subvolume]], *where: str
+    ) -> list[tuple[str, Subvolume]]:
+        """Keep the listed subvolumes that are really there: a directory (no link) of
+        that name, the root of a subvolume with the listed id, named once. A name
+        crafted to look like a line of the listing cannot make an object visible."""
+        if not found:
+            return []
+        try:
+            with self._dir(*where) as dfd:
+                ok = [(n, sv) for n, sv in found if _subvolume_here(dfd, n, sv.id)]
+        except (OSError, TargetdError):
+            return []
+        names = [n for n, _ in ok]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup or len(ok) != len(found):
+            log.warning(
+                "btrfs listing entries that are not what they claim were ignored",
+                pool=self.name,
+                names=sorted({n for n, _ in found} - {n for n, _ in ok} | dup),
+            )
+        return [(n, sv) for n, sv in ok if n not in dup]
 
     def list_filesystems(self) -> list[FileSystem]:
         subvols = self._fs_subvolumes()
@@ -172,14 +271,18 @@ class BtrfsPool(FsPool):
 
     def _snapshot_subvolumes(self, fs_name: str | None) -> list[tuple[str, str, Subvolume]]:
         """(fs name, snapshot name, subvolume) of the snapshots of one fs (or of all)."""
-        out = []
+        by_fs: dict[str, list[tuple[str, Subvolume]]] = {}
         for sv in self._subvolumes(snapshots_only=True):
             parts = self._relative(sv)
             if not parts or len(parts) != 3 or parts[0] != SS_DIR:
                 continue
             if (fs_name is None or parts[1] == fs_name) and _valid(parts[1]) and _valid(parts[2]):
-                out.append((parts[1], parts[2], sv))
-        return out
+                by_fs.setdefault(parts[1], []).append((parts[2], sv))
+        return [
+            (fs, ss, sv)
+            for fs, found in by_fs.items()
+            for ss, sv in self._verified(found, SS_DIR, fs)
+        ]
 
     def list_snapshots(self, fs: FileSystem) -> list[Snapshot]:
         return [
@@ -189,74 +292,115 @@ class BtrfsPool(FsPool):
 
     # -- changes --------------------------------------------------------------------
 
-    def _ensure_dirs(self) -> None:
-        for sub in (FS_DIR, SS_DIR):
-            os.makedirs(os.path.join(self.path, sub), mode=0o755, exist_ok=True)
-
     def create_fs(self, name: str, size_bytes: int) -> None:
-        path = self.fs_path(name)
-        self._ensure_dirs()
-        _btrfs("subvolume", "create", path)
-        if size_bytes > 0:
-            try:
-                # Idempotent: a no-op when quotas are already on. The first time, the
-                # kernel rescans the whole file system (costly on a big one).
-                _btrfs("quota", "enable", self.path)
-                _btrfs("qgroup", "limit", str(size_bytes), path)
-            except TargetdError:
-                self._delete([path])
-                raise
+        check_name(name, "file system name")
+        with self._dir(FS_DIR, create=True) as fsd:
+            _btrfs("subvolume", "create", _at(fsd, name), fds=(fsd,))
+            if size_bytes > 0:
+                try:
+                    # Idempotent: a no-op when quotas are already on. The first time,
+                    # the kernel rescans the whole file system (costly on a big one).
+                    _btrfs("quota", "enable", self.path)
+                    _btrfs("qgroup", "limit", str(size_bytes), _at(fsd, name), fds=(fsd,))
+                except TargetdError:
+                    self._delete(fsd, [name])
+                    raise
+
+    def fs_paths(self, fs: FileSystem) -> list[str]:
+        return [fs.full_path, self.ss_dir(fs.name)]
 
     def destroy_fs(self, fs: FileSystem) -> None:
         snaps = self._snapshot_subvolumes(fs.name)
-        paths = [self.ss_path(fs.name, ss) for _, ss, _ in snaps]
-        paths.append(self.fs_path(fs.name))
         ids = [sv.id for _, _, sv in snaps]
         ids += [sv.id for n, sv in self._fs_subvolumes() if n == fs.name]
-        self._delete(paths)
-        with contextlib.suppress(OSError):
-            os.rmdir(self.ss_dir(fs.name))
+        if snaps:
+            with self._dir(SS_DIR, fs.name) as ssd:
+                self._delete(ssd, [ss for _, ss, _ in snaps])
+        with self._dir(FS_DIR) as fsd:
+            self._delete(fsd, [fs.name])
+        self._remove_ss_dir(fs.name)
         self._clear_stale(ids)
 
     def clone_fs(self, fs: FileSystem, dest_name: str, snapshot: Snapshot | None) -> None:
         """A writable snapshot. It keeps the source's quota: btrfs copies the qgroup
         limit of the source into the new subvolume's qgroup."""
-        src = self.fs_path(fs.name) if snapshot is None else self.ss_path(fs.name, snapshot.name)
-        self._ensure_dirs()
-        _btrfs("subvolume", "snapshot", src, self.fs_path(dest_name))
+        check_name(dest_name, "file system name")
+        src_dir = (FS_DIR,) if snapshot is None else (SS_DIR, fs.name)
+        src = fs.name if snapshot is None else snapshot.name
+        with self._dir(*src_dir) as sd, self._dir(FS_DIR, create=True) as fsd:
+            if not _subvolume_here(sd, src):
+                raise TargetdError(Code.UNEXPECTED, f"{src!r} is not a subvolume any more")
+            _btrfs("subvolume", "snapshot", _at(sd, src), _at(fsd, dest_name), fds=(sd, fsd))
 
     def snapshot_fs(self, fs: FileSystem, name: str) -> None:
-        dest_dir = self.ss_dir(fs.name)
-        dest = self.ss_path(fs.name, name)
-        created = not os.path.isdir(dest_dir)
-        os.makedirs(dest_dir, mode=0o755, exist_ok=True)
-        try:
-            _btrfs("subvolume", "snapshot", "-r", self.fs_path(fs.name), dest)
-        except TargetdError:
-            if created:
-                with contextlib.suppress(OSError):
-                    os.rmdir(dest_dir)
-            raise
+        check_name(name, "snapshot name")
+        with self._dir(SS_DIR, create=True) as top:
+            created = False
+            try:
+                os.mkdir(check_name(fs.name), 0o755, dir_fd=top)
+                created = True
+            except FileExistsError:
+                pass
+            try:
+                with self._dir(FS_DIR) as fsd, self._dir(SS_DIR, fs.name) as ssd:
+                    if not _subvolume_here(fsd, fs.name):
+                        raise TargetdError(
+                            Code.UNEXPECTED, f"{fs.name!r} is not a subvolume any more"
+                        )
+                    _btrfs(
+                        "subvolume",
+                        "snapshot",
+                        "-r",
+                        _at(fsd, fs.name),
+                        _at(ssd, name),
+                        fds=(fsd, ssd),
+                    )
+            except TargetdError:
+                if created:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(fs.name, dir_fd=top)
+                raise
 
     def delete_snapshot(self, fs: FileSystem, snapshot: Snapshot) -> None:
         ids = [sv.id for _, ss, sv in self._snapshot_subvolumes(fs.name) if ss == snapshot.name]
-        self._delete([self.ss_path(fs.name, snapshot.name)])
-        with contextlib.suppress(OSError):
-            os.rmdir(self.ss_dir(fs.name))  # only if it was the last one
+        with self._dir(SS_DIR, fs.name) as ssd:
+            self._delete(ssd, [snapshot.name])
+        self._remove_ss_dir(fs.name)  # only if it was the last one
         self._clear_stale(ids)
 
-    def _delete(self, paths: list[str]) -> None:
-        if paths:
-            _btrfs("subvolume", "delete", "-c", *paths)
+    def _remove_ss_dir(self, fs_name: str) -> None:
+        with self._dir(SS_DIR) as top, contextlib.suppress(OSError):
+            os.rmdir(check_name(fs_name), dir_fd=top)
+
+    def _delete(self, dir_fd: int, names: list[str]) -> None:
+        """Delete subvolumes ``names`` of an open directory; each must be a subvolume
+        there (not a link to one elsewhere)."""
+        for n in names:
+            if not _subvolume_here(dir_fd, check_name(n)):
+                raise TargetdError(
+                    Code.UNEXPECTED, f"{n!r} is not a subvolume (a link?); not deleting it"
+                )
+        if names:
+            _btrfs("subvolume", "delete", "-c", *(_at(dir_fd, n) for n in names), fds=(dir_fd,))
 
     def _clear_stale(self, ids: list[int]) -> None:
         """Drop the qgroups of deleted subvolumes, once btrfs has cleaned them up."""
         if not ids or not self._quota_enabled():
             return
-        with self._released():
-            # The subvolumes are gone from every listing already; waiting for the
-            # cleaner need not block other calls.
-            _btrfs("subvolume", "sync", self.path, *map(str, ids))
+        try:
+            with self._released():
+                # The subvolumes are gone from every listing already; waiting for the
+                # cleaner need not block other calls.
+                run(
+                    ["btrfs", "subvolume", "sync", self.path, *map(str, ids)],
+                    env=UTC_ENV,
+                    timeout=SYNC_TIMEOUT,
+                )
+        except TargetdError as exc:
+            log.warning(
+                "btrfs subvolume sync failed; qgroups left", pool=self.name, error=exc.message
+            )
+            return
         proc = run(["btrfs", "qgroup", "clear-stale", self.path], check=False)
         if proc.returncode != 0:
             log.warning("btrfs qgroup clear-stale failed", pool=self.name, error=proc.stderr)

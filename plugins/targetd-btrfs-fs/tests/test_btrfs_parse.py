@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from targetd_btrfs_fs.parse import parse_findmnt, parse_qgroup_show, parse_subvolume_list
 
 LIST_A_FROM_SUBVOL_MOUNT = """\
 ID 256 gen 10 top level 5 parent_uuid -                                    uuid 05112fba-0474-5e46-861d-485a14945c64 path <FS_TREE>/targetd_fs/a
 ID 259 gen 11 top level 5 parent_uuid -                                    uuid 403ecb3d-5b60-a444-83aa-991072b4676d path <FS_TREE>/pool
 ID 260 gen 11 top level 259 parent_uuid -                                    uuid ac81fb57-a4e8-f44d-9ebd-b84f514cf087 path pool/targetd_fs/x
-garbage line
 """
 
 LIST_S = """\
@@ -36,6 +37,22 @@ def test_subvolume_list_paths_are_from_the_tree_top() -> None:
     assert svs[0].parent_uuid is None and svs[0].otime is None
 
 
+def test_a_name_with_a_newline_stays_one_path() -> None:
+    """A subvolume named "x\\ny" (made outside targetd) is printed on two lines: the
+    second continues the first's path, so no subvolume "x" appears."""
+    text = (
+        "ID 256 gen 10 top level 5 parent_uuid - uuid 05112fba-0474-5e46-861d-485a14945c64"
+        " path targetd_fs/x\ny\n"
+        "ID 257 gen 10 top level 5 parent_uuid - uuid 403ecb3d-5b60-a444-83aa-991072b4676d"
+        " path targetd_fs/z\n"
+    )
+    assert [(s.id, s.path) for s in parse_subvolume_list(text)] == [
+        (256, "targetd_fs/x\ny"),
+        (257, "targetd_fs/z"),
+    ]
+    assert parse_subvolume_list("not an entry\n") == []
+
+
 def test_snapshot_list_otime_is_utc() -> None:
     s1, b = parse_subvolume_list(LIST_S)
     assert s1.otime == 1795856648  # 2026-11-28T09:04:08Z
@@ -58,3 +75,27 @@ def test_findmnt() -> None:
     )
     assert m is not None and m.fsroot == "/pool" and m.read_only
     assert parse_findmnt("not json") is None
+
+
+# Names as btrfs prints them: any character but '/' and NUL (an 'I' is left out so no
+# generated line can look like a whole entry: that case is checked against the file
+# system by the pool, not by the parser).
+_NAMES = st.text(
+    alphabet=st.characters(blacklist_characters="/\x00I", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.lists(_NAMES, min_size=1, max_size=6))
+def test_listing_round_trip_whatever_the_names(names: list[str]) -> None:
+    text = "".join(
+        f"ID {256 + i} gen 7 top level 5 parent_uuid -       uuid "
+        f"00000000-0000-0000-0000-{i:012d} path targetd_fs/{n}\n"
+        for i, n in enumerate(names)
+    )
+    got = parse_subvolume_list(text)
+    assert [(s.id, s.path) for s in got] == [
+        (256 + i, f"targetd_fs/{n}") for i, n in enumerate(names)
+    ]

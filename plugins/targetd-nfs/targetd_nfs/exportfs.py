@@ -19,6 +19,10 @@ from targetd_core.plugin import Code, TargetdError, run
 
 from .hosts import exportfs_spec
 
+#: Seconds one exportfs run may take (the ``nfs_exportfs_timeout`` key sets it). exportfs
+#: resolves the host names of every export it knows, so slow DNS makes it slow.
+TIMEOUT = 30.0
+
 _ENTRY_RE = re.compile(r"(?P<path>\S.*?)\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*")
 _CONT_RE = re.compile(r"\s+(?P<host>[^\s()]+)\((?P<opts>[^()]*)\)\s*")
 
@@ -60,7 +64,7 @@ def parse_exportfs_v(text: str) -> list[LiveExport]:
 
 
 def live() -> list[LiveExport]:
-    return parse_exportfs_v(run(["exportfs", "-v"]).stdout)
+    return parse_exportfs_v(run(["exportfs", "-v"], timeout=TIMEOUT).stdout)
 
 
 def export(host: str, path: str, options: list[str] | tuple[str, ...]) -> None:
@@ -75,7 +79,7 @@ def export(host: str, path: str, options: list[str] | tuple[str, ...]) -> None:
     if options:
         argv += ["-o", ",".join(options)]
     argv.append(exportfs_spec(host, path))
-    proc = run(argv, check=False)
+    proc = run(argv, check=False, timeout=TIMEOUT)
     lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
     failed = [ln for ln in lines if "Failed to" in ln or "unknown keyword" in ln]
     if proc.returncode != 0 or failed or not _in_force(host, path):
@@ -98,7 +102,7 @@ def _plain_name(host: str) -> bool:
 
 def unexport(host: str, path: str) -> None:
     """Remove one export from the live table; absent already is fine."""
-    proc = run(["exportfs", "-u", exportfs_spec(host, path)], check=False)
+    proc = run(["exportfs", "-u", exportfs_spec(host, path)], check=False, timeout=TIMEOUT)
     if proc.returncode != 0 and "Could not find" not in proc.stderr:
         raise TargetdError(
             Code.UNEXPECTED,

@@ -7,12 +7,20 @@ Nothing else: no whitespace, parentheses, quotes, ``#``, commas or control chara
 can reach the exports file or exportfs, so no host can add a second export or an
 option. exports(5) character classes (``[a-z]``) are not accepted (they are easily
 confused with bracketed IPv6 addresses).
+
+One canonical form: host names and wildcards are lower case (DNS names and exportfs's
+own comparisons ignore case), IPv6 addresses compressed. Which exports are the same
+client is exportfs's rule (:func:`same_client`): a host name and an address literal
+(exportfs calls both "FQDN" clients) are one client when their addresses overlap, so
+``LOCALHOST`` and ``127.0.0.1`` are one client; other kinds when their text is equal.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import socket
+import threading
 
 from targetd_core.plugin import Code, TargetdError
 
@@ -28,8 +36,8 @@ def _bad(host: object, why: str) -> TargetdError:
 def check_host(host: object) -> str:
     """Return the host in the form it is written to the exports file, or raise -32602.
 
-    IPv6 addresses and networks are normalised (compressed, lower case, no brackets);
-    everything else is kept as given.
+    IPv6 addresses and networks are normalised (compressed, lower case, no brackets),
+    host names and wildcards lower-cased; netgroups and IPv4 forms are kept as given.
     """
     if not isinstance(host, str):
         raise _bad(host, "must be a string")
@@ -52,7 +60,7 @@ def check_host(host: object) -> str:
             "not a host name, wildcard, netgroup, IPv4/IPv6 address or network "
             "(letters, digits, '-', '_', '*', '?' in dot-separated labels)",
         )
-    return host
+    return host.lower()
 
 
 def _check_ipv4(host: str) -> str:
@@ -95,3 +103,61 @@ def exportfs_spec(host: str, path: str) -> str:
     if ":" in host:
         return f"[{host}]:{path}"
     return f"{host}:{path}"
+
+
+def canonical(host: str) -> str | None:
+    """The canonical form of a host read back from a file or the live table, or None
+    if it is not one targetd would accept."""
+    try:
+        return check_host(host)
+    except Exception:  # noqa: BLE001 - anything not accepted
+        return None
+
+
+def is_single_client(host: str) -> bool:
+    """A host name or an address literal (exportfs's "FQDN" clients): exportfs resolves
+    it and treats every spec with an address in common as the same client."""
+    return not (host == "*" or host.startswith("@") or "/" in host or any(c in host for c in "*?"))
+
+
+def lookup(host: str, timeout: float) -> frozenset[str]:
+    """The addresses of a single-client host (the literal itself for an address).
+
+    Name resolution can hang (a slow DNS server); it runs in a thread given at most
+    ``timeout`` seconds, and is never done under the storage lock. A name that does not
+    resolve has no addresses.
+    """
+    try:
+        return frozenset({ipaddress.ip_address(host).compressed})
+    except ValueError:
+        pass
+    result: list[frozenset[str]] = []
+
+    def resolve() -> None:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+            result.append(frozenset(ipaddress.ip_address(i[4][0]).compressed for i in infos))
+        except (OSError, UnicodeError, ValueError):
+            result.append(frozenset())
+
+    t = threading.Thread(target=resolve, name=f"resolve {host}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if not result:
+        raise TargetdError(
+            Code.UNEXPECTED,
+            f"resolving the NFS host name {host!r} took more than {timeout:g} s "
+            "(check this host's DNS); nothing was changed",
+        )
+    return result[0]
+
+
+def same_client(a: str, b: str, addresses: dict[str, frozenset[str]]) -> bool:
+    """exportfs's rule: equal canonical text, or two single clients with an address in
+    common (``addresses`` holds what :func:`lookup` found; a host missing from it is
+    compared by text only)."""
+    if a.lower() == b.lower():
+        return True
+    if is_single_client(a) and is_single_client(b):
+        return bool(addresses.get(a, frozenset()) & addresses.get(b, frozenset()))
+    return False

@@ -123,6 +123,9 @@ def split_options(options: Any) -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise _bad(f"an option must be a string, got {item!r}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in item):
+            # whole strings: "rw\n" is not "rw"
+            raise _bad(f"an option must not contain control characters, got {item!r}")
         out += [part.strip() for part in item.split(",") if part.strip()]
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -17,6 +18,7 @@ from targetd_core.plugin import (
     rpc_method,
 )
 
+from . import exportfs
 from .options import SEC_FLAVOURS
 from .service import NfsExports
 
@@ -68,16 +70,38 @@ def targetd_config_options() -> list[ConfigOption]:
             "directories (besides the fs pools) under which NFS exports may be made",
             check=_check_allowed_paths,
         ),
+        ConfigOption(
+            "nfs_exportfs_timeout",
+            int,
+            30,
+            "seconds one exportfs run (or one host name lookup) may take before the call "
+            "fails and is rolled back",
+            check=_check_timeout,
+        ),
     ]
+
+
+def _check_timeout(value: int) -> int:
+    if not 1 <= value <= 3600:
+        raise ValueError(f"must be 1 to 3600 seconds, got {value}")
+    return value
 
 
 def make_service(core: Core) -> NfsExports:
     cfg = core.config
+    timeout = float(cfg["nfs_exportfs_timeout"])
+    exportfs.TIMEOUT = timeout
 
     def roots() -> list[str]:
         return [*core.fs_pools, *cfg["nfs_export_allowed_paths"]]
 
-    return NfsExports(cfg["nfs_exports_file"], cfg["allow_chown"], roots)
+    return NfsExports(
+        cfg["nfs_exports_file"],
+        cfg["allow_chown"],
+        roots,
+        released=core.lock.released,
+        resolve_timeout=timeout,
+    )
 
 
 def methods(nfs: NfsExports) -> list[RpcMethod]:
@@ -114,6 +138,12 @@ def methods(nfs: NfsExports) -> list[RpcMethod]:
 @impl
 def targetd_rpc_methods(core: Core) -> list[RpcMethod]:
     return methods(make_service(core))
+
+
+@impl
+def targetd_fs_destroy(core: Core, paths: list[str]) -> Callable[[], None]:
+    """No export outlives its file system: remove ours of the paths being destroyed."""
+    return make_service(core).remove_under(paths)
 
 
 @impl

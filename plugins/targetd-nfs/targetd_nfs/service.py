@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -12,7 +14,7 @@ from targetd_core.plugin import Code, TargetdError
 
 from . import exportfs
 from .exportsfile import Entry, ExportsFile
-from .hosts import check_host
+from .hosts import canonical, check_host, is_single_client, lookup, same_client
 from .options import check_options
 
 log = structlog.get_logger("targetd.nfs")
@@ -24,13 +26,30 @@ def _bad(message: str) -> TargetdError:
     return TargetdError(Code.INVALID_ARGUMENT, message)
 
 
-def normalise_path(path: object) -> str:
-    """An absolute path without control characters, resolved (symlinks, ``..``)."""
+def lexical_path(path: object) -> str:
+    """An absolute path without control characters, ``.``/``..`` and repeated or
+    trailing slashes removed as text: no symlink is followed."""
     if not isinstance(path, str) or not path.startswith("/"):
         raise _bad(f"path must be an absolute path, got {path!r}")
     if any(ord(c) < 32 or ord(c) == 127 for c in path) or len(path) > 4096:
         raise _bad(f"path {path!r} contains control characters or is too long")
-    return os.path.realpath(path)
+    try:
+        path.encode()
+    except UnicodeError:
+        raise _bad(f"path {path!r} is not valid UTF-8") from None
+    return os.path.normpath(path).replace("//", "/")
+
+
+def normalise_path(path: object) -> str:
+    """:func:`lexical_path`, then resolved (symlinks, ``..``)."""
+    return os.path.realpath(lexical_path(path))
+
+
+def path_moved(path: str) -> str | None:
+    """If ``path`` (recorded resolved) now leads somewhere else because a component was
+    replaced by a symlink, where it leads; else None (also when it is just gone)."""
+    real = os.path.realpath(path)
+    return real if real != path else None
 
 
 def parse_chown(chown: object) -> tuple[int, int] | None:
@@ -57,15 +76,23 @@ class NfsExports:
 
     ``roots`` returns the directories exports may be made under (resolved): the fs
     pools' mount points and ``nfs_export_allowed_paths``; it is called per request
-    because fs pools are registered after this object is built.
+    because fs pools are registered after this object is built. ``released`` steps out
+    of the storage lock (name resolution happens there); ``resolve_timeout`` bounds it.
     """
 
     def __init__(
-        self, exports_file: str, allow_chown: bool, roots: Callable[[], Iterable[str]]
+        self,
+        exports_file: str,
+        allow_chown: bool,
+        roots: Callable[[], Iterable[str]],
+        released: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+        resolve_timeout: float = 30.0,
     ) -> None:
         self.file = ExportsFile(exports_file)
         self.allow_chown = allow_chown
         self._roots = roots
+        self._released = released or contextlib.nullcontext
+        self.resolve_timeout = resolve_timeout
 
     def roots(self) -> list[str]:
         return sorted({os.path.realpath(r) for r in self._roots()})
@@ -86,6 +113,26 @@ class NfsExports:
 
     def list(self) -> list[dict[str, Any]]:
         return [e.to_json() for e in exportfs.live()]
+
+    # -- name resolution, outside the storage lock ----------------------------------
+
+    def _addresses(self, host: str, path: str) -> dict[str, frozenset[str]]:
+        """The addresses of ``host`` and of every single-client host that has an export
+        of ``path`` (ours or not), looked up with the storage lock released: a slow
+        resolver must not hold up every other change. Hosts that appear only once the
+        lock is taken again are compared by their text."""
+        with self._released():
+            hosts = {host}
+            hosts.update(
+                c for e in self.file.entries() if e.path == path if (c := canonical(e.host))
+            )
+            hosts.update(x.host for x in exportfs.live() if x.path == path)
+            deadline = time.monotonic() + self.resolve_timeout
+            out = {}
+            for h in sorted(hosts):
+                if is_single_client(h):
+                    out[h] = lookup(h, max(0.1, deadline - time.monotonic()))
+            return out
 
     # -- add ------------------------------------------------------------------------
 
@@ -109,21 +156,36 @@ class NfsExports:
                 Code.NOT_SUPPORTED,
                 "chown is not allowed on this server (set 'allow_chown: true' in the config)",
             )
+        addresses = self._addresses(host, real)
+        self.withdraw_moved()
+        real = self.check_export_path(real)  # again, now that we hold the lock
 
         old_text = self.file.read_text()
         entries = self.file.entries()
-        previous = next((e for e in entries if (e.host, e.path) == (host, real)), None)
-        if previous is None and any((x.host, x.path) == (host, real) for x in exportfs.live()):
-            raise TargetdError(
-                Code.NOT_SUPPORTED,
-                f"{real} is already exported to {host} outside targetd (/etc/exports, "
-                "/etc/exports.d or by hand); targetd does not change that export",
-            )
+        # exportfs keeps one export per client and path: an entry of ours for the same
+        # client under another name (127.0.0.1 for LOCALHOST) is replaced, as exportfs
+        # replaces it in the kernel's table
+        same = [
+            e
+            for e in entries
+            if e.path == real and same_client(canonical(e.host) or e.host, host, addresses)
+        ]
+        for x in exportfs.live():
+            if x.path != real or not same_client(x.host, host, addresses):
+                continue
+            if not any(same_client(x.host, canonical(e.host) or e.host, addresses) for e in same):
+                raise TargetdError(
+                    Code.NOT_SUPPORTED,
+                    f"{real} is already exported to {x.host} outside targetd (/etc/exports, "
+                    "/etc/exports.d or by hand); targetd does not change that export",
+                )
         new = Entry(real, host, opts)
-        if previous is None:
-            entries.append(new)
+        if same:
+            at = entries.index(same[0])
+            entries = [e for e in entries if e not in same]
+            entries.insert(at, new)
         else:
-            entries = [new if e is previous else e for e in entries]
+            entries.append(new)
 
         undo: list[Callable[[], None]] = []
         try:
@@ -135,11 +197,14 @@ class NfsExports:
             undo.append(lambda: self.file.write_text(old_text))
             try:
                 exportfs.export(host, real, opts)
+                moved = path_moved(real)
+                if moved:  # replaced by a link while we were exporting it
+                    raise _bad(f"{real} was replaced by a link to {moved} during the call")
             except TargetdError:
-                if previous is None:
+                if not same:
                     undo.append(lambda: exportfs.unexport(host, real))
                 else:
-                    undo.append(lambda: exportfs.export(host, real, previous.options))
+                    undo += [_reexport(e) for e in same]
                 raise
         except BaseException:
             _rollback(undo)
@@ -150,34 +215,123 @@ class NfsExports:
     # -- remove ---------------------------------------------------------------------
 
     def remove(self, host: object, path: object) -> None:
+        """Remove an export of ours. The path is matched as recorded (resolved when it
+        was added) without following links, so an export can be removed whatever became
+        of its directory; a path given through a link is tried resolved after that."""
         host = check_host(host)
-        real = normalise_path(path)
+        given = lexical_path(path)
+        withdrawn = self.withdraw_moved()
+        if any(e.path == given and canonical(e.host) == host for e in withdrawn):
+            log.info("nfs export removed", host=host, path=given)
+            return
         old_text = self.file.read_text()
         entries = self.file.entries()
-        keep = [e for e in entries if not _same(e, host, real)]
-        if len(keep) == len(entries):
-            if any(_same(x, host, real) for x in exportfs.live()):
+        removed = [e for e in entries if e.path == given and canonical(e.host) == host]
+        if not removed:
+            real = os.path.realpath(given)
+            removed = [e for e in entries if e.path == real and canonical(e.host) == host]
+        if not removed:
+            if any(canonical(x.host) == host and x.path == given for x in exportfs.live()):
                 raise TargetdError(
                     Code.NOT_SUPPORTED,
-                    f"the export of {real} to {host} was not made by targetd (it is in "
+                    f"the export of {given} to {host} was not made by targetd (it is in "
                     "/etc/exports, /etc/exports.d or was added by hand); remove it there",
                 )
-            raise TargetdError(Code.NFS_EXPORT_NOT_FOUND, f"no NFS export of {real} to {host}")
-        removed = [e for e in entries if _same(e, host, real)]
+            raise TargetdError(Code.NFS_EXPORT_NOT_FOUND, f"no NFS export of {given} to {host}")
+        keep = [e for e in entries if e not in removed]
         self.file.write(keep)
         try:
             for e in removed:
                 exportfs.unexport(e.host, e.path)
         except BaseException:
-            _rollback([lambda: self.file.write_text(old_text)])
+            # a killed exportfs may have done part of its work: put it all back
+            _rollback([lambda: self.file.write_text(old_text), *map(_reexport, removed)])
             raise
-        log.info("nfs export removed", host=host, path=real)
+        # exportfs -u removes the client by address: if another entry of ours named the
+        # same client (a file from an older targetd), put it back
+        self._reexport_missing([e for e in keep if e.path in {r.path for r in removed}])
+        log.info("nfs export removed", host=host, path=removed[0].path)
+
+    def remove_under(self, paths: Iterable[str]) -> Callable[[], None]:
+        """Remove every export of ours of one of ``paths`` or a directory below one
+        (a file system about to be destroyed). Returns what puts them back."""
+        tops = [os.path.normpath(p) for p in paths]
+        old_text = self.file.read_text()
+        entries = self.file.entries()
+
+        def under(e: Entry) -> bool:
+            return any(e.path == t or e.path.startswith(t.rstrip("/") + "/") for t in tops)
+
+        gone = [e for e in entries if under(e)]
+        if not gone:
+            return lambda: None
+        self.file.write([e for e in entries if not under(e)])
+        done: list[Entry] = []
+
+        def restore() -> None:
+            self.file.write_text(old_text)
+            for e in done:
+                exportfs.export(e.host, e.path, e.options)
+
+        try:
+            for e in gone:
+                exportfs.unexport(e.host, e.path)
+                done.append(e)
+        except BaseException:
+            _rollback([restore])
+            raise
+        for e in gone:
+            log.info("nfs export removed with its file system", host=e.host, path=e.path)
+        return restore
+
+    # -- links ----------------------------------------------------------------------
+
+    def withdraw_moved(self) -> list[Entry]:
+        """Withdraw every export of ours whose directory is no longer the one exported
+        (a component was replaced by a symlink, e.g. to /etc, by a client that can write
+        to a parent directory). exportfs resolves the recorded paths of its table
+        afresh on every run, so such an export would follow the link: it is removed
+        from our file and from the live table, under its recorded path and where the
+        link leads, and logged. Never re-applied."""
+        entries = self.file.entries()
+        moved = [(e, m) for e in entries if (m := path_moved(e.path))]
+        if not moved:
+            return []
+        bad = [e for e, _ in moved]
+        self.file.write([e for e in entries if e not in bad])
+        ours = {(canonical(e.host), e.path) for e in entries if e not in bad}
+        live = exportfs.live()
+        for e, target in moved:
+            exportfs.unexport(e.host, e.path)
+            host = canonical(e.host)
+            if (host, target) not in ours and any(
+                canonical(x.host) == host and x.path == target for x in live
+            ):
+                exportfs.unexport(e.host, target)
+            log.error(
+                "nfs export withdrawn: its path is now a link to another directory",
+                host=e.host,
+                path=e.path,
+                leads_to=target,
+                options=list(e.options),
+            )
+        return bad
+
+    def _reexport_missing(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        live = exportfs.live()
+        for e in entries:
+            if not any(x.path == e.path and x.host == canonical(e.host) for x in live):
+                exportfs.export(e.host, e.path, e.options)
 
     # -- start-up -------------------------------------------------------------------
 
     def reapply(self) -> None:
         """Export every entry of our file that is not in the live table (after a reboot
-        when the file is outside /etc/exports.d, or after an ``exportfs -ua``)."""
+        when the file is outside /etc/exports.d, or after an ``exportfs -ua``), after
+        withdrawing those whose path now leads elsewhere."""
+        self.withdraw_moved()
         entries = self.file.entries()
         if not entries:
             return
@@ -193,8 +347,8 @@ class NfsExports:
                 )
 
 
-def _same(e: Any, host: str, path: str) -> bool:
-    return e.path == path and e.host.lower() == host.lower()
+def _reexport(e: Entry) -> Callable[[], None]:
+    return lambda: exportfs.export(e.host, e.path, e.options)
 
 
 def _rollback(undo: list[Callable[[], None]]) -> None:

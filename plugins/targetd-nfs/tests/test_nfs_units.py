@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from targetd_nfs.exportfs import parse_exportfs_v
 from targetd_nfs.exportsfile import Entry, escape_path, parse, render, unescape_path
-from targetd_nfs.hosts import check_host, exportfs_spec
+from targetd_nfs.hosts import check_host, exportfs_spec, is_single_client, same_client
 from targetd_nfs.options import check_options
 
 from targetd_core.errors import TargetdError
@@ -105,3 +107,39 @@ def test_plain_names_may_be_canonicalised() -> None:
     assert _plain_name("client1") and _plain_name("client1.example.com")
     for host in ("*", "*.example.com", "c?", "@grp", "::1", "192.0.2.1", "192.0.2.0/24"):
         assert not _plain_name(host), host
+
+
+# -- one canonical host form (issue 10) ----------------------------------------------
+
+
+_HOSTISH = st.text(
+    alphabet=st.sampled_from("aZ09.-_*?@:/[]\n\r\t \x00()#,\"'é"), min_size=0, max_size=40
+)
+
+
+@settings(max_examples=400, derandomize=True)
+@given(_HOSTISH)
+def test_check_host_whole_string_and_idempotent(host: str) -> None:
+    try:
+        canon = check_host(host)
+    except TargetdError as exc:
+        assert exc.code == -32602
+        return
+    assert not any(c.isspace() or c in "\x00()#,\"'" for c in canon)
+    assert check_host(canon) == canon  # the canonical form is a fixed point
+    with pytest.raises(TargetdError):
+        check_host(host + "\n")
+
+
+def test_canonical_hosts() -> None:
+    assert check_host("LOCALHOST") == "localhost"
+    assert check_host("Client?.Example.COM") == "client?.example.com"
+    assert check_host("@NetGroup") == "@NetGroup"  # netgroup names are the NIS map's
+    assert check_host("2001:DB8::1") == "2001:db8::1"
+    assert [is_single_client(h) for h in ("localhost", "127.0.0.1", "::1")] == [True] * 3
+    assert not any(is_single_client(h) for h in ("*", "@g", "10.0.0.0/8", "*.example.com"))
+    addrs = {"localhost": frozenset({"127.0.0.1"}), "127.0.0.1": frozenset({"127.0.0.1"})}
+    assert same_client("localhost", "127.0.0.1", addrs)
+    assert same_client("@G", "@g", {})
+    assert not same_client("127.0.0.1", "127.0.0.2", {"127.0.0.2": frozenset({"127.0.0.2"})})
+    assert not same_client("*.example.com", "a.example.com", addrs)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
+
+import structlog
 
 from targetd_core.plugin import (
     Code,
@@ -13,11 +16,15 @@ from targetd_core.plugin import (
     PoolInfo,
     Snapshot,
     TargetdError,
+    check_name,
     tool_error,
 )
 
 from . import zfs as Z
+from .mounts import read_mounts
 from .transfer import copy_dataset, destroy_with_dependents, report_leftovers
+
+log = structlog.get_logger("targetd.zfs")
 
 CONFIG_KEY = "fs_pools"
 FS_FIELDS = ("name", "guid", "used", "available", "refquota", "mountpoint")
@@ -90,16 +97,60 @@ class ZfsFsPool(FsPool):
             return []
         return ["-o", f"mountpoint={os.path.join(self.mount_point, name)}"]
 
+    # -- where a new file system is mounted ---------------------------------------
+    #
+    # mount(2) follows symbolic links. A client that can write to the pool's directory
+    # (an export of the pool itself) could leave a link named like the next file
+    # system, pointing at /etc; zfs would mount the new file system over /etc. So the
+    # place is checked before (nothing there, or a real directory) and after (the
+    # dataset is mounted there and nowhere else; otherwise it is destroyed again).
+
+    def _target(self, name: str) -> str:
+        return os.path.join(self.mount_point, check_name(name, "file system name"))
+
+    def _check_target(self, name: str) -> None:
+        target = self._target(name)
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            log.error("refusing to mount a file system over a link", path=target)
+            raise TargetdError(
+                Code.UNEXPECTED,
+                f"{target} exists and is not a directory (a symbolic link?); the new file "
+                "system would be mounted where it leads: remove it first",
+            )
+
+    def _check_mounted_at_target(self, name: str) -> None:
+        dataset, target = self._ds(name), self._target(name)
+        try:
+            wrong = [m.mount_point for m in read_mounts() if m.source == dataset]
+        except OSError:
+            return
+        wrong = [w for w in wrong if w != target]
+        if wrong:
+            log.error("file system mounted through a link; destroying it", dataset=dataset)
+            destroy_with_dependents(dataset)
+            raise TargetdError(
+                Code.UNEXPECTED,
+                f"{dataset} was mounted at {', '.join(wrong)} instead of {target} (a link "
+                "was put there meanwhile); it was destroyed again",
+            )
+
     def create_fs(self, name: str, size_bytes: int) -> None:
         opts = self._mount_options(name)
         if size_bytes > 0:
             opts += ["-o", f"refquota={size_bytes}"]
+        self._check_target(name)
         Z.zfs("create", *opts, self._ds(name))
+        self._check_mounted_at_target(name)
 
     def destroy_fs(self, fs: FileSystem) -> None:
         destroy_with_dependents(self._ds(fs.name))
 
     def clone_fs(self, fs: FileSystem, dest_name: str, snapshot: Snapshot | None) -> None:
+        self._check_target(dest_name)
         source = self._ds(fs.name)
         opts = self._mount_options(dest_name)
         quota = Z.to_int(Z.get(source, ("refquota",))["refquota"])
@@ -112,11 +163,17 @@ class ZfsFsPool(FsPool):
                 Z.zfs("set", f"refquota={max(quota, referenced)}", tmp)
 
         def finish(dest: str) -> None:
+            try:
+                self._check_target(dest_name)
+            except TargetdError:
+                destroy_with_dependents(dest)
+                raise
             argv = [Z.ZFS, "mount", dest]
             proc = Z.run(argv, check=False)
             if proc.returncode != 0 and "already mounted" not in proc.stderr:
                 destroy_with_dependents(dest)
                 raise tool_error(argv, proc)
+            self._check_mounted_at_target(dest_name)
 
         copy_dataset(
             self.core,

@@ -5,7 +5,7 @@ from targetd_zfs import transfer
 from targetd_zfs.fs import ZfsFsPool
 
 from targetd_core.locking import StorageLock
-from targetd_core.plugin import FileSystem, Snapshot
+from targetd_core.plugin import FileSystem, Snapshot, TargetdError
 
 DS = "zfs-targetd/fs"
 MNT = "/zfs-targetd/fs"
@@ -152,3 +152,38 @@ def test_clone_into_a_name_taken_meanwhile_is_51(fake, pool, piped):
     with pytest.raises(TargetdError) as e:
         pool.clone_fs(fs(), "c", None)
     assert e.value.code == -51
+
+
+def test_no_mount_through_a_link(fake, tmp_path):
+    """A link named like the new file system (left by a client that can write to the
+    pool's directory) is refused before zfs runs: mount(2) would follow it."""
+    mnt = tmp_path / "pool"
+    mnt.mkdir()
+    (mnt / "a").symlink_to("/etc")
+    (mnt / "f").write_text("")
+    (mnt / "d").mkdir()  # an empty real directory is fine
+    p = ZfsFsPool(StubCore(tmp_path), str(mnt), DS, str(mnt))
+    fake.on(["zfs", "get"], f"mountpoint\t{mnt}\n")
+    for name in ("a", "f"):
+        with pytest.raises(TargetdError) as info:
+            p.create_fs(name, 0)
+        assert info.value.code == -1 and "not a directory" in info.value.message
+        with pytest.raises(TargetdError):
+            p.clone_fs(fs(), name, None)
+    assert fake.commands("create") == [] and fake.commands("send") == []
+    p.create_fs("d", 0)
+    assert fake.commands("create") == [["zfs", "create", f"{DS}/d"]]
+
+
+def test_mounted_elsewhere_is_destroyed(fake, pool, monkeypatch):
+    """A link put in place between the check and the mount: the dataset is found
+    mounted elsewhere, destroyed again, and the call fails."""
+    from targetd_zfs import fs as fsmod
+    from targetd_zfs.mounts import Mount
+
+    monkeypatch.setattr(fsmod, "read_mounts", lambda: [Mount("/etc", "zfs", f"{DS}/a")])
+    fake.on(["zfs", "get"], f"mountpoint\t{MNT}\n")
+    with pytest.raises(TargetdError) as info:
+        pool.create_fs("a", 0)
+    assert "instead of" in info.value.message
+    assert fake.commands("destroy") == [["zfs", "destroy", "-r", f"{DS}/a"]]
