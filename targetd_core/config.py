@@ -79,6 +79,12 @@ def _check_positive(value: int) -> int:
     return value
 
 
+def _check_positive_seconds(value: float) -> float:
+    if not 0 < value <= 3600:
+        raise ValueError("must be more than 0 and at most 3600 seconds")
+    return value
+
+
 CORE_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("user", str, "admin", "user name for HTTP Basic authentication"),
     ConfigOption(
@@ -102,7 +108,23 @@ CORE_OPTIONS: tuple[ConfigOption, ...] = (
     ),
     ConfigOption("bind", str, f"0.0.0.0:{DEFAULT_PORT}", "listen ADDRESS:PORT", check=_check_bind),
     ConfigOption("workers", int, 2, "number of gunicorn worker processes", check=_check_positive),
-    ConfigOption("threads", int, 8, "threads per worker", check=_check_positive),
+    ConfigOption(
+        "threads", int, 8, "threads per worker kept waiting for connections", check=_check_positive
+    ),
+    ConfigOption(
+        "max_connections",
+        int,
+        1000,
+        "connections one worker serves at once (a thread each)",
+        check=_check_positive,
+    ),
+    ConfigOption(
+        "request_timeout",
+        float,
+        10.0,
+        "seconds a client has to send a whole request before its connection is closed",
+        check=_check_positive_seconds,
+    ),
     ConfigOption(
         "plugins",
         list[str] | None,

@@ -6,6 +6,7 @@ the configured password is scrubbed from every string as a second line of defenc
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -51,8 +52,20 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a key names a secret (event keys are few: each is looked at once)."""
+    return SECRET_KEY_RE.search(key) is not None
+
+
 def _redact_processor(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {k: (REDACTED if SECRET_KEY_RE.search(k) and v else _scrub(v)) for k, v in event.items()}
+    return {
+        k: (REDACTED if v and _secret_key(k) else v if type(v) in _PLAIN else _scrub(v))
+        for k, v in event.items()
+    }
+
+
+_PLAIN = (int, float, bool, type(None))  # nothing to scrub in these
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:

@@ -61,9 +61,22 @@ def prepare(state_dir: Path) -> Path:
     return path
 
 
+_pid = [os.getpid()]  # this process's id, kept up to date across fork()
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def _cached_pid() -> int:
+    return _pid[0]
+
+
 class Metrics:
     def __init__(self, core: Core) -> None:
-        from prometheus_client import Counter, Histogram
+        from prometheus_client import Counter, Histogram, values
+
+        if os.environ.get(ENV):
+            # prometheus_client asks the kernel for the pid at every inc/observe (to
+            # notice a fork); the fork hook above tells us instead: no syscall per call.
+            values.ValueClass = values.MultiProcessValue(process_identifier=_cached_pid)
 
         self.core = core
         self.requests = Counter(
@@ -77,14 +90,22 @@ class Metrics:
             LABELS,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
+        self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.failed_logins = Counter("targetd_failed_logins", "Failed HTTP Basic logins")
 
     def observe(self, method: str | None, outcome: str, seconds: float) -> None:
         """``outcome``: "ok", or the JSON-RPC error code the call ended with."""
         name = method if method in self.core.methods else "(invalid)"
-        labels = outcome_labels(outcome)
-        self.requests.labels(name, *labels).inc()
-        self.latency.labels(name, *labels).observe(seconds)
+        key = (name, outcome)
+        series = self._series.get(key)
+        if series is None:  # labels() is slow: look each pair of series up once
+            labels = outcome_labels(outcome)
+            series = self._series[key] = (
+                self.requests.labels(name, *labels),
+                self.latency.labels(name, *labels),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def login_failed(self) -> None:
         self.failed_logins.inc()

@@ -10,6 +10,7 @@ drive the OpenRPC description.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -177,6 +178,17 @@ def _kind(annotation: Any) -> str:
     return " or ".join(dict.fromkeys(str(k) for k in kinds)) or "a valid value"
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> dict[str, tuple[Any, bool]]:
+    """name -> (annotation, required) of ``func``'s parameters, worked out once per
+    function (signature and type hints are slow to compute)."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    return {
+        name: (hints.get(name, Any), param.default is inspect.Parameter.empty)
+        for name, param in inspect.signature(func).parameters.items()
+    }
+
+
 def bind(
     func: Callable[..., Any], params: dict[str, Any], secret: Iterable[str] = ()
 ) -> dict[str, Any]:
@@ -187,16 +199,14 @@ def bind(
     and the expected type only.
     """
     secret = tuple(secret)
-    sig = inspect.signature(func)
-    hints = typing.get_type_hints(func, include_extras=True)
-    unknown = sorted(set(params) - set(sig.parameters))
-    if unknown:
+    accepted = _signature(func)
+    if not params.keys() <= accepted.keys():
+        unknown = sorted(set(params) - accepted.keys())
         raise TargetdError(Code.INVALID_ARGUMENT, f"unknown parameter(s): {', '.join(unknown)}")
     kwargs: dict[str, Any] = {}
     missing = []
-    for name, param in sig.parameters.items():
+    for name, (annotation, required) in accepted.items():
         if name in params:
-            annotation = hints.get(name, Any)
             check_wire_value(params[name], name)  # its messages never show a value
             if not is_secret_param(name, secret):
                 kwargs[name] = check_value(annotation, params[name], name)
@@ -209,7 +219,7 @@ def bind(
                     f"{name} is not valid: expected {_kind(annotation)} (the value of a "
                     "secret parameter is not repeated)",
                 ) from None
-        elif param.default is inspect.Parameter.empty:
+        elif required:
             missing.append(name)
     if missing:
         raise TargetdError(Code.INVALID_ARGUMENT, f"missing parameter(s): {', '.join(missing)}")

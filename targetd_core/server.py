@@ -1,7 +1,9 @@
 """Serving the WSGI app with gunicorn, started programmatically.
 
-Workers are gthread workers (several threads each), so a request delayed by the login
-tarpit or a long storage call does not block the others. SIGINT is made as graceful as
+Workers are targetd's own gunicorn worker class (:mod:`targetd_core.worker`): each
+connection is served on its own thread, so a request delayed by the login tarpit, a long
+storage call or a slow client does not block the others (docs/serving.md says why this
+model and not gthread or gevent). SIGINT is made as graceful as
 SIGTERM: in-flight requests finish before the daemon exits.
 """
 
@@ -18,6 +20,12 @@ from gunicorn.glogging import Logger
 
 from .config import Config, parse_bind
 from .tlscheck import make_server_context
+from .worker import DEFAULT_REQUEST_TIMEOUT, ConnectionThreadWorker
+
+WORKER_CONNECTIONS = 1000  # per worker; more wait in the listen queue
+
+
+_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10}
 
 
 class StructlogGunicornLogger(Logger):
@@ -26,9 +34,16 @@ class StructlogGunicornLogger(Logger):
 
     _log = structlog.get_logger("gunicorn")
 
+    _bound: Any = None  # built on first use, after the configuration is in force
+
     def _emit(self, level: str, msg: str, *args: Any, **kwargs: Any) -> None:
+        log = self._bound
+        if log is None:
+            log = self._bound = self._log.bind()
+        if not log.is_enabled_for(_LEVELS[level]):
+            return  # not formatted when its level is off (gunicorn logs each request at debug)
         text = str(msg) % args if args else str(msg)
-        getattr(self._log, level)(text, exc_info=kwargs.get("exc_info", False))
+        getattr(log, level)(text, exc_info=kwargs.get("exc_info", False))
 
     def critical(self, msg: str, *args: Any, **kwargs: Any) -> None:
         self._emit("critical", msg, *args, **kwargs)
@@ -74,14 +89,24 @@ def _ssl_context(conf: Any, default_factory: Any) -> Any:
     return make_server_context(conf.certfile, conf.keyfile)
 
 
+def worker_class(config: Config) -> type[ConnectionThreadWorker]:
+    """targetd's worker class with this configuration's request timeout."""
+    timeout = float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
+    attrs: dict[str, Any] = {"request_timeout": timeout}
+    if config["ssl"]:
+        attrs["tls_context"] = make_server_context(config["ssl_cert"], config["ssl_key"])
+    return type("TargetdWorker", (ConnectionThreadWorker,), attrs)
+
+
 def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
     host, port = parse_bind(bind or config["bind"])
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     options: dict[str, Any] = {
         "bind": [address],
         "workers": config["workers"],
-        "worker_class": "gthread",
+        "worker_class": worker_class(config),
         "threads": config["threads"],
+        "worker_connections": config.get("max_connections", WORKER_CONNECTIONS),
         "timeout": 120,
         "graceful_timeout": 60,
         "keepalive": 5,
@@ -116,7 +141,27 @@ class TargetdServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
+            if key == "worker_class" and self._loaded:
+                value = self._fresh_tls(value)
             self.cfg.set(key, value)
+        self._loaded = True
+
+    _loaded = False
+
+    def _fresh_tls(self, cls: Any) -> Any:
+        """On SIGHUP (new workers): the TLS context again from the certificate and key
+        files, so that renewed ones take effect; the old one stays if they do not load."""
+        if getattr(cls, "tls_context", None) is None:
+            return cls
+        try:
+            ctx = make_server_context(self.options["certfile"], self.options["keyfile"])
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            structlog.get_logger("targetd").error(
+                "the certificate or key does not load; serving the old ones", error=str(exc)
+            )
+            return cls
+        self.options["worker_class"] = cls = type(cls.__name__, (cls,), {"tls_context": ctx})
+        return cls
 
     def load(self) -> Any:
         return self.application
