@@ -37,7 +37,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def cli_argv() -> list[str]:
-    exe = shutil.which("targetd-cli")
+    """The targetd-cli of the Python running the tests (its venv), not another on PATH."""
+    beside = Path(sys.executable).parent / "targetd-cli"
+    exe = str(beside) if beside.exists() else shutil.which("targetd-cli")
     return [exe] if exe else [sys.executable, "-m", "targetd_client"]
 
 
