@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import requests
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -566,3 +567,163 @@ def fs_target(tmp: Path, **overrides: Any) -> Iterator[FsTarget]:
         finally:
             t.daemon.stop()
             unexport_all(roots)
+
+
+# -- what is valid -----------------------------------------------------------------------
+
+
+def _ecma(pattern: str) -> str:
+    # JSON Schema patterns are ECMA-262: "$" is the end of the string. Python's "$" also
+    # matches before a final newline, which is the very bug this suite hunts.
+    return re.sub(r"(?<!\\)\$$", r"\\Z", pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if isinstance(instance, str) and not re.search(_ecma(pattern), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})
+
+
+def params_schema(method: dict[str, Any]) -> dict[str, Any]:
+    """The method's parameters as one object schema (what ``params`` must be)."""
+    return {
+        "type": "object",
+        "properties": {p["name"]: p["schema"] for p in method["params"]},
+        "required": [p["name"] for p in method["params"] if p["required"]],
+        "additionalProperties": False,
+    }
+
+
+#: Parameters that name a thing: a control character or lone surrogate is never valid.
+NAMED_THINGS = {
+    "host", "path", "chown", "options", "pool_name", "pool", "initiator_wwn", "init_id",
+    "in_user", "in_pass", "out_user", "out_pass", "init_type",
+}  # fmt: skip
+
+
+def _wwn_like(v: str) -> bool:
+    return (
+        re.fullmatch(r"(?i)(iqn\.\d{4}-\d{2}\.|eui\.|naa\.)[^\s/\\]*", v) is not None
+        and len(v) <= 223
+    )
+
+
+def secret_echoed(params: Any, reply_text: str) -> bool:
+    """True if a CHAP secret probe sent in ``params`` comes back in the reply."""
+    return SECRET in reply_text or "47114711471147114711" in reply_text
+
+
+def invalid_reason(method: dict[str, Any], params: Any) -> str | None:
+    """Why the schema or the contract refuses these params; None if they are valid."""
+    if params == [] and not any(p["required"] for p in method["params"]):
+        return None  # no positional arguments: a call without arguments
+    if not isinstance(params, dict):
+        return "params is not an object"
+    if has_non_finite(params):
+        return "NaN or Infinity"
+    errors = list(Validator(params_schema(method)).iter_errors(params))
+    if errors:
+        return errors[0].message[:200]
+    for p in method["params"]:
+        v = params.get(p["name"])
+        if p["name"] in NAMED_THINGS and has_hostile_char(v):
+            return f"{p['name']} holds a control character or a lone surrogate"
+        if p["name"] in ("initiator_wwn", "init_id") and isinstance(v, str) and not _wwn_like(v):
+            return "not an iSCSI initiator name (RFC 3720/3721)"
+        if p["name"] == "host" and v in HOSTILE_HOSTS:
+            return "not an exports(5) host"
+    return None
+
+
+#: Initiator names that would become configfs paths outside the target tree, or that
+#: hold what no RFC 3720/3721 name holds (finding 2).
+HOSTILE_WWNS: list[str] = [
+    "iqn.2003-01.org.example:x/../../../../../../../../../tmp/targetd-escape",
+    "iqn.2003-01.org.example:x/y",
+    "iqn.2003-01.org.example:x\n",
+    "iqn.2003-01.org.example:x\x00y",
+    "iqn.2003-01.org.example:\ud800",
+    "..",
+    ".",
+    "/",
+    "iqn.2003-01.org.example:x y",
+    "eui.0123456789abcdef\n",
+    "naa.0123456789abcdef/..",
+    "iqn." + "x" * 300,
+]
+#: The secret a CHAP password probe carries: it must never come back in a reply.
+SECRET = "Secr3t-W0rd-4711"
+SECRET_PROBES: list[Any] = [
+    [SECRET],
+    {"p": SECRET},
+    SECRET + "\n",
+    SECRET + "\x00",
+    47114711471147114711,
+]
+
+#: Values aimed at the places findings were made: NFS options and chown with lone
+#: surrogates and newlines, hosts that name the same client two ways.
+AIMED: dict[str, list[Any]] = {
+    "options": [
+        ["fsid=\ud800"],
+        ["anonuid=\udfff"],
+        ["fsid=1\n"],
+        "rw\n",
+        ["rw", "ro"],
+        ["rw,no_root_squash\n"],
+        ["sec=sys:\ud800"],
+        ["fsid=" + "9" * 5000],
+        ["anonuid=-" + "9" * 40],
+    ],
+    "chown": ["\ud800", "0:\udfff", "0\n", "-1", "1" * 5000, "0:0:0", "٣"],
+    "path": ["/x\ud800", "\udcff", "/etc\n", "/etc\x00"],
+    "host": ["LOCALHOST", "Localhost", "127.0.0.1\n", "*\n", "[::1]", "::1"],
+    "initiator_wwn": HOSTILE_WWNS,
+    "init_id": HOSTILE_WWNS,
+    "in_pass": SECRET_PROBES,
+    "out_pass": SECRET_PROBES,
+    "in_user": ["u\n", "u\x00", "\ud800", "u" * 300],
+    "out_user": ["u\n", "u\x00", "\ud800", "u" * 300],
+}
+
+SUFFIXES = ["\n", "\x00", "/..", "/../../../../etc", "\ud800", " ", "\r\n", "/", "*"]
+
+
+@st.composite
+def mutated(draw: Any, method: dict[str, Any], valid: dict[str, Any]) -> Any:
+    """A request's params broken in one way."""
+    names = [p["name"] for p in method["params"]]
+    required = [p["name"] for p in method["params"] if p["required"]]
+    kinds = ["unknown", "not-object"]
+    if names:
+        kinds += ["replace"] * 6 + ["suffix"] * 3
+    if required:
+        kinds.append("missing")
+    kind = draw(st.sampled_from(kinds))
+    params = dict(valid)
+    if kind == "unknown":
+        params[draw(st.sampled_from(["x", "name\n", "\ud800", "__class__"]))] = 1
+    elif kind == "not-object":
+        return draw(st.sampled_from([list(valid.values()), "params", 1, True]))
+    elif kind == "missing":
+        del params[draw(st.sampled_from(required))]
+    else:
+        name = draw(st.sampled_from(names))
+        if kind == "replace" and name in AIMED and draw(st.booleans()):
+            params[name] = draw(st.sampled_from(AIMED[name]))
+        elif kind == "replace":
+            params[name] = draw(
+                st.one_of(st.sampled_from(HOSTILE_HOSTS), st.sampled_from([None, 1, []]))
+                if name == "host"
+                else hostile_value()
+            )
+        else:
+            base = params.get(name)
+            if not isinstance(base, str):
+                base = draw(st.sampled_from(["n0", "192.0.2.7", "x"]))
+            if name == "host":
+                base = draw(st.sampled_from(["*", "192.0.2.7", "localhost"]))
+            params[name] = base + draw(st.sampled_from(SUFFIXES))
+    return params

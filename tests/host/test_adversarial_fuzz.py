@@ -18,14 +18,12 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import jsonschema
 import pytest
 from hypothesis import given, seed
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from .adversarial import (
-    HOSTILE_HOSTS,
     PROTOCOL_CODES,
     SAFE_HOSTS,
     SEED,
@@ -37,8 +35,9 @@ from .adversarial import (
     fixed_settings,
     fs_target,
     has_hostile_char,
-    has_non_finite,
-    hostile_value,
+    invalid_reason,
+    mutated,
+    secret_echoed,
     seed_note,
     strict_json,
 )
@@ -78,55 +77,6 @@ class Target(FsTarget):
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     with fs_target(tmp_path_factory.mktemp("fuzz")) as t:
         yield Target(t)
-
-
-# -- what is valid -----------------------------------------------------------------------
-
-
-def _ecma(pattern: str) -> str:
-    # JSON Schema patterns are ECMA-262: "$" is the end of the string. Python's "$" also
-    # matches before a final newline, which is the very bug this suite hunts.
-    return re.sub(r"(?<!\\)\$$", r"\\Z", pattern)
-
-
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
-    if isinstance(instance, str) and not re.search(_ecma(pattern), instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})
-
-
-def params_schema(method: dict[str, Any]) -> dict[str, Any]:
-    """The method's parameters as one object schema (what ``params`` must be)."""
-    return {
-        "type": "object",
-        "properties": {p["name"]: p["schema"] for p in method["params"]},
-        "required": [p["name"] for p in method["params"] if p["required"]],
-        "additionalProperties": False,
-    }
-
-
-def invalid_reason(method: dict[str, Any], params: Any) -> str | None:
-    """Why the schema or the contract refuses these params; None if they are valid."""
-    if params == [] and not any(p["required"] for p in method["params"]):
-        return None  # no positional arguments: a call without arguments
-    if not isinstance(params, dict):
-        return "params is not an object"
-    if has_non_finite(params):
-        return "NaN or Infinity"
-    errors = list(Validator(params_schema(method)).iter_errors(params))
-    if errors:
-        return errors[0].message[:200]
-    for p in method["params"]:
-        v = params.get(p["name"])
-        if p["name"] in ("host", "path", "chown", "options", "pool_name", "pool") and (
-            has_hostile_char(v)
-        ):
-            return f"{p['name']} holds a control character or a lone surrogate"
-        if p["name"] == "host" and v in HOSTILE_HOSTS:
-            return "not an exports(5) host"
-    return None
 
 
 # -- strategies --------------------------------------------------------------------------
@@ -187,66 +137,6 @@ def param_strategy(name: str, schema: dict[str, Any], cur: dict[str, list[Any]])
     return from_schema(schema)
 
 
-#: Values aimed at the places findings were made: NFS options and chown with lone
-#: surrogates and newlines, hosts that name the same client two ways.
-AIMED: dict[str, list[Any]] = {
-    "options": [
-        ["fsid=\ud800"],
-        ["anonuid=\udfff"],
-        ["fsid=1\n"],
-        "rw\n",
-        ["rw", "ro"],
-        ["rw,no_root_squash\n"],
-        ["sec=sys:\ud800"],
-        ["fsid=" + "9" * 5000],
-        ["anonuid=-" + "9" * 40],
-    ],
-    "chown": ["\ud800", "0:\udfff", "0\n", "-1", "1" * 5000, "0:0:0", "٣"],
-    "path": ["/x\ud800", "\udcff", "/etc\n", "/etc\x00"],
-    "host": ["LOCALHOST", "Localhost", "127.0.0.1\n", "*\n", "[::1]", "::1"],
-}
-
-SUFFIXES = ["\n", "\x00", "/..", "/../../../../etc", "\ud800", " ", "\r\n", "/", "*"]
-
-
-@st.composite
-def mutated(draw: Any, method: dict[str, Any], valid: dict[str, Any]) -> Any:
-    """A request's params broken in one way."""
-    names = [p["name"] for p in method["params"]]
-    required = [p["name"] for p in method["params"] if p["required"]]
-    kinds = ["unknown", "not-object"]
-    if names:
-        kinds += ["replace"] * 6 + ["suffix"] * 3
-    if required:
-        kinds.append("missing")
-    kind = draw(st.sampled_from(kinds))
-    params = dict(valid)
-    if kind == "unknown":
-        params[draw(st.sampled_from(["x", "name\n", "\ud800", "__class__"]))] = 1
-    elif kind == "not-object":
-        return draw(st.sampled_from([list(valid.values()), "params", 1, True]))
-    elif kind == "missing":
-        del params[draw(st.sampled_from(required))]
-    else:
-        name = draw(st.sampled_from(names))
-        if kind == "replace" and name in AIMED and draw(st.booleans()):
-            params[name] = draw(st.sampled_from(AIMED[name]))
-        elif kind == "replace":
-            params[name] = draw(
-                st.one_of(st.sampled_from(HOSTILE_HOSTS), st.sampled_from([None, 1, []]))
-                if name == "host"
-                else hostile_value()
-            )
-        else:
-            base = params.get(name)
-            if not isinstance(base, str):
-                base = draw(st.sampled_from(["n0", "192.0.2.7", "x"]))
-            if name == "host":
-                base = draw(st.sampled_from(["*", "192.0.2.7", "localhost"]))
-            params[name] = base + draw(st.sampled_from(SUFFIXES))
-    return params
-
-
 # -- sending -----------------------------------------------------------------------------
 
 
@@ -266,6 +156,8 @@ def send(t: Target, tally: Tally, method: dict[str, Any], params: Any) -> None:
         tally.fail(f"HTTP {r.status_code} for a call", body, r.content)
         return
     check_reply_object(tally, body, reply, t.next_id)
+    if secret_echoed(params, r.text):
+        tally.fail("a CHAP secret came back in the reply", body, reply)
     if "error" not in reply:
         if changing:
             t.changed()
