@@ -238,6 +238,14 @@ class Tally:
     minus_one_for_invalid: int = 0
     changed_when_refused: int = 0
     violations: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def fail_once(self, what: str, body: Any, reply: Any) -> None:
+        """Report a standing problem (one that stays until fixed) only the first time."""
+        kind = re.sub(r"[0-9]+", "N", what)[:80]
+        if kind not in self.seen:
+            self.seen.add(kind)
+            self.fail(what, body, reply)
 
     def fail(self, what: str, body: Any, reply: Any) -> None:
         what = what if len(what) <= 700 else what[:700] + "..."
@@ -630,6 +638,9 @@ def invalid_reason(method: dict[str, Any], params: Any) -> str | None:
         v = params.get(p["name"])
         if p["name"] in NAMED_THINGS and has_hostile_char(v):
             return f"{p['name']} holds a control character or a lone surrogate"
+        if p["name"] == "chown" and isinstance(v, str) and v:
+            if not re.fullmatch(r"[0-9]+(:[0-9]+)?", v):
+                return "chown is not ASCII digits 'uid' or 'uid:gid'"
         if p["name"] in ("initiator_wwn", "init_id") and isinstance(v, str) and not _wwn_like(v):
             return "not an iSCSI initiator name (RFC 3720/3721)"
         if p["name"] == "host" and v in HOSTILE_HOSTS:
@@ -639,8 +650,12 @@ def invalid_reason(method: dict[str, Any], params: Any) -> str | None:
 
 #: Initiator names that would become configfs paths outside the target tree, or that
 #: hold what no RFC 3720/3721 name holds (finding 2).
+#: An initiator the real-kernel fuzzing exports to first, so that names built on it
+#: reach an existing ACL directory (that is how finding 2 escaped).
+EXPORTED_WWN = "iqn.2003-01.org.example:x"
 HOSTILE_WWNS: list[str] = [
-    "iqn.2003-01.org.example:x/../../../../../../../../../tmp/targetd-escape",
+    EXPORTED_WWN + "/../../../../../../../../../tmp/targetd-escape",
+    EXPORTED_WWN + "/lun_0/../../../../../../../../../tmp/targetd-escape2",
     "iqn.2003-01.org.example:x/y",
     "iqn.2003-01.org.example:x\n",
     "iqn.2003-01.org.example:x\x00y",
@@ -727,3 +742,16 @@ def mutated(draw: Any, method: dict[str, Any], valid: dict[str, Any]) -> Any:
                 base = draw(st.sampled_from(["*", "192.0.2.7", "localhost"]))
             params[name] = base + draw(st.sampled_from(SUFFIXES))
     return params
+
+
+def aimed_cases(method: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every aimed hostile value (``AIMED``) in every parameter it is aimed at, the other
+    parameters valid (from ``base``): these run in every fuzz run, whatever the budget."""
+    names = {p["name"] for p in method["params"]}
+    required = {p["name"] for p in method["params"] if p["required"]}
+    valid = {k: v for k, v in base.items() if k in required}
+    cases = []
+    for name in sorted(names & set(AIMED)):
+        for value in AIMED[name]:
+            cases.append({**valid, **{k: base[k] for k in required if k in base}, name: value})
+    return cases
