@@ -218,9 +218,18 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class BigInt(str):
+    """An integer too long for Python's int() (over 4300 digits), kept as its digits:
+    JSON has no such limit and the contract echoes ids of any size."""
+
+
+def _int(text: str) -> int | BigInt:
+    return BigInt(text) if len(text.lstrip("-")) > 4000 else int(text)
+
+
 def strict_json(text: str | bytes) -> Any:
-    """Parse as RFC 8259 JSON: NaN and Infinity are not JSON."""
-    return json.loads(text, parse_constant=_no_constants)
+    """Parse as RFC 8259 JSON: NaN and Infinity are not JSON; integers of any length."""
+    return json.loads(text, parse_constant=_no_constants, parse_int=_int)
 
 
 def dumps_loose(obj: Any) -> bytes:
