@@ -44,8 +44,8 @@ from .adversarial import (
 )
 
 #: Examples per method: valid-by-schema requests, and mutated ones per parameter.
-VALID_EXAMPLES = 8
-MUTATED_PER_PARAM = 10
+VALID_EXAMPLES = 6
+MUTATED_PER_PARAM = 8
 NAMES = ["n0", "n1", "n2", "n3"]
 MAX_FS = 6
 

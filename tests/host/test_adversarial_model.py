@@ -31,8 +31,8 @@ SS_NAMES = ["s1", "s2"]
 HOSTS = ["192.0.2.10", "192.0.2.0/24", "*", "2001:db8::1", "localhost", "LOCALHOST"]
 #: What a refusal to destroy an exported fs may answer (the choice is the fs plugin's).
 REFUSED_WHILE_EXPORTED = {-303, -153}
-EXAMPLES = 10
-STEPS = 30
+EXAMPLES = 8
+STEPS = 25
 #: Changing calls made, by method (printed: the figures of the run).
 CALLS: dict[str, int] = {}
 
