@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -20,6 +21,7 @@ from .options import check_options
 log = structlog.get_logger("targetd.nfs")
 
 _ID_MAX = 2**32 - 2
+_ID_RE = re.compile(r"[0-9]{1,10}")
 
 
 def _bad(message: str) -> TargetdError:
@@ -63,8 +65,9 @@ def parse_chown(chown: object) -> tuple[int, int] | None:
     else:
         raise _bad(f"chown must be 'uid' or 'uid:gid', got {chown!r}")
     uid, sep, gid = text.partition(":")
-    if not uid.isdigit() or (sep and not gid.isdigit()):
-        raise _bad(f"chown must be numeric 'uid' or 'uid:gid', got {chown!r}")
+    # ASCII digits only: str.isdigit() also takes other scripts' digits ("٣" is 3).
+    if not _ID_RE.fullmatch(uid) or (sep and not _ID_RE.fullmatch(gid)):
+        raise _bad(f"chown must be numeric 'uid' or 'uid:gid', got {chown!r:.60}")
     ids = (int(uid), int(gid) if sep else -1)
     if any(i > _ID_MAX for i in ids):
         raise _bad(f"chown ids must be at most {_ID_MAX}")
