@@ -21,7 +21,7 @@ from targetd_core.plugin import BlockPool, Code, Core, ExportHandler, TargetdErr
 from . import naming
 from .cfs import Acl, Configfs, TpgLun, TpgView
 from .planning import MAX_TPG_LUN, Undo, group_free_lun, lowest_free
-from .state import StateFile
+from .state import StateFile, check_acl_record, check_auth_record
 
 log = structlog.get_logger("targetd.lio")
 
@@ -39,6 +39,12 @@ def _device_size(device: str | None) -> int:
         return os.lseek(fd, 0, os.SEEK_END)
     finally:
         os.close(fd)
+
+
+def _shown(value: object, limit: int = 100) -> str:
+    """``repr`` of a value read from a file, cut for a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_init_type(init_type: str) -> None:
@@ -130,6 +136,13 @@ class LioExports(ExportHandler):
             self.cfs.set_tag(wwn, tag)
         creds = auth.get(wwn)
         if creds:
+            problem = check_auth_record(creds)
+            if problem is not None:  # never write what the rules refuse, nor drop CHAP
+                raise TargetdError(
+                    E.UNEXPECTED,
+                    f"the recorded CHAP settings of {wwn} in {self.state.path} are invalid "
+                    f"({problem}); set them again with initiator_set_auth",
+                )
             self.cfs.set_acl_auth(
                 wwn,
                 creds.get("in_user", ""),
@@ -560,12 +573,21 @@ class LioExports(ExportHandler):
         self._ready()
         view = self.cfs.read()
         for wwn, entry in sorted(doc["acls"].items()):
+            problem = check_acl_record(wwn, entry, doc["auth"].get(wwn))
+            if problem is not None:
+                log.error(
+                    "restore: the state file's entry breaks the naming rules; skipped",
+                    initiator=_shown(wwn),
+                    reason=problem,
+                )
+                counts["skipped"] += 1
+                continue
             try:
                 if wwn not in view.acls:
                     self._new_acl(view, wwn, entry.get("tag"), doc["auth"], Undo())
                     counts["acls"] += 1
                 for m_text, item in sorted(entry.get("luns", {}).items()):
-                    m = int(m_text)
+                    m = int(m_text)  # checked by check_acl_record
                     if m in view.acls[wwn].mapped:
                         continue
                     pool = self.core.block_pools.get(item["pool"])
