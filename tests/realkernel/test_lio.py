@@ -4,14 +4,17 @@ names, and against what LIO's configfs holds."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
+import uuid
 
 import pytest
 
 from tests.realkernel.client import RPCError
 from tests.realkernel.lio_helpers import (
+    CORE,
     TPG,
     Initiator,
     MiB,
@@ -25,6 +28,31 @@ from tests.realkernel.lvm_helpers import read_digest, unique, write_random
 THIN = "vg-targetd/thin_pool"
 ZVOLS = "zfs-targetd/block"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+STATE = "/etc/target/targetd_lio.json"
+
+
+def write_state(guest_exec, doc: dict) -> None:
+    """Replace targetd's LIO state file in the guest (atomically, mode 0600)."""
+    guest_exec(f"cat > {STATE}.new && chmod 600 {STATE}.new && mv {STATE}.new {STATE}",
+               input=json.dumps(doc).encode())  # fmt: skip
+
+
+def restart_targetd(rpc, rpc_client, guest_exec, timeout: float = 300) -> None:
+    """targetd-ctl restart in the guest, then wait until the API answers again."""
+    guest_exec(["targetd-ctl", "restart"], timeout=120)
+    rpc_client.close()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rpc("pool_list")
+            return
+        except (OSError, AssertionError):
+            if time.monotonic() > deadline:
+                raise
+            rpc_client.close()
+            time.sleep(2)
 
 
 def code_of(call, *args, **kwargs) -> int:
@@ -374,3 +402,77 @@ def test_exports_groups_and_chap_survive_a_reboot(rpc, rpc_client, guest_exec, v
     rpc("access_group_destroy", ag_name=ag)
     rpc("initiator_set_auth", initiator_wwn=a.name, in_user=None, in_pass=None, out_user=None,
         out_pass=None)  # fmt: skip
+
+
+# --- hostile initiator names (issue 10, item 2) ------------------------------------------------
+def _configfs_tree(guest_exec) -> list[str]:
+    """Every entry of the iSCSI target's configfs tree and of the backstores' (paths only)."""
+    cp = guest_exec(f"find {TPG} {CORE} -maxdepth 6 2>/dev/null | sort", check=False)
+    return cp.stdout.decode().splitlines()
+
+
+def test_initiator_names_cannot_leave_configfs(rpc, guest_exec, vols):
+    """The issue's reproduction: after one ordinary export to iqn.2003-01.org.example:x, an
+    export_create (and an initiator_set_auth) with '/../' in the name made
+    /tmp/y/lun_1/targetd as root. Now every such name is -32602 and nothing changes."""
+    vol, vol2 = new_volume(rpc, vols), new_volume(rpc, vols)
+    good = f"iqn.2003-01.org.example:x{uuid.uuid4().hex[:8]}"
+    marker = f"y{uuid.uuid4().hex[:8]}"
+    escape = f"{good}/../../../../../../../../../tmp/{marker}"
+    rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=good, lun=0)
+    exports, tree = rpc("export_list"), _configfs_tree(guest_exec)
+    state = guest_exec(["cat", STATE]).stdout
+    hostile = [escape, f"{good}/../{marker}", good + "\n", good + "\0", " " + good,
+               f"iqn.2003-01.org.example:{marker}\n", "eui.0123456789abcdef/..", ".."]  # fmt: skip
+    for name in hostile:
+        assert code_of(rpc, "export_create", pool=THIN, vol=vol2["name"], initiator_wwn=name,
+                       lun=1) == -32602, name  # fmt: skip
+        assert code_of(rpc, "initiator_set_auth", initiator_wwn=name, in_user="user",
+                       in_pass="secret-123", out_user=None, out_pass=None) == -32602, name  # fmt: skip
+        assert code_of(rpc, "export_destroy", pool=THIN, vol=vol["name"],
+                       initiator_wwn=name) == -32602, name  # fmt: skip
+    for value in ("secret\n123", "secret\x00123"):
+        assert code_of(rpc, "initiator_set_auth", initiator_wwn=good, in_user="user",
+                       in_pass=value, out_user=None, out_pass=None) == -32602  # fmt: skip
+    assert guest_exec(["ls", "-d", f"/tmp/{marker}"], check=False).returncode != 0
+    found = guest_exec(["find", "/tmp", "/sys/kernel/config", "-name", f"*{marker}*"],
+                       check=False).stdout.decode()  # fmt: skip
+    assert found == ""
+    assert _configfs_tree(guest_exec) == tree
+    assert rpc("export_list") == exports
+    assert guest_exec(["cat", STATE]).stdout == state
+
+
+def test_state_file_entries_with_bad_names_are_skipped_at_start(rpc, rpc_client, guest_exec,
+                                                                vols):  # fmt: skip
+    """A state file holding a name that breaks the rules (written by an older version or by
+    hand) is replayed without it: logged, skipped, nothing written outside configfs."""
+    vol = new_volume(rpc, vols)
+    good = f"iqn.2003-01.org.example:s{uuid.uuid4().hex[:8]}"
+    marker = f"z{uuid.uuid4().hex[:8]}"
+    escape = f"{good}/../../../../../../../../../tmp/{marker}"
+    rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=good, lun=0)
+    doc = json.loads(guest_exec(["cat", STATE]).stdout)
+    entry = doc["acls"][good]
+    # what a reboot leaves: configfs without the export, the record with it (plus bad names)
+    rpc("export_destroy", pool=THIN, vol=vol["name"], initiator_wwn=good)
+    doc = json.loads(guest_exec(["cat", STATE]).stdout)
+    doc["acls"].update({good: entry, escape: entry, good + "x\n": entry})
+    doc["auth"][escape] = {"in_user": "u", "in_pass": "p", "out_user": "", "out_pass": ""}
+    write_state(guest_exec, doc)
+    try:
+        restart_targetd(rpc, rpc_client, guest_exec)
+        assert [(e["initiator_wwn"], e["vol_name"]) for e in rpc("export_list")
+                if e["vol_name"] == vol["name"]] == [(good, vol["name"])]  # fmt: skip
+        assert guest_exec(["ls", "-d", f"/tmp/{marker}"], check=False).returncode != 0
+        found = guest_exec(["find", "/tmp", "/sys/kernel/config", "-name", f"*{marker}*"],
+                           check=False).stdout.decode()  # fmt: skip
+        assert found == ""
+        log = guest_exec(["cat", "/var/log/targetd.log"]).stdout.decode()
+        assert "breaks the naming rules; skipped" in log
+    finally:
+        doc = json.loads(guest_exec(["cat", STATE]).stdout)
+        for key in [k for k in doc["acls"] if k != good and k.startswith(good)]:
+            del doc["acls"][key]
+        doc["auth"].pop(escape, None)
+        write_state(guest_exec, doc)

@@ -128,9 +128,12 @@ def normalize_initiator(wwn: object, what: str = "initiator_wwn") -> str:
         raise TargetdError(
             Code.INVALID_ARGUMENT, f"{what} must be a string, got {type(wwn).__name__}"
         )
+    # only ASCII is folded: str.lower() maps some non-ASCII letters to ASCII (KELVIN SIGN -> k)
     clean = wwn.lower() if wwn.isascii() else wwn
-    if not clean.isascii() or len(clean) > ISCSI_NAME_MAX or not (
-        _IQN_RE.fullmatch(clean) or _EUI_RE.fullmatch(clean) or _NAA_RE.fullmatch(clean)
+    if (
+        not clean.isascii()
+        or len(clean) > ISCSI_NAME_MAX
+        or not (_IQN_RE.fullmatch(clean) or _EUI_RE.fullmatch(clean) or _NAA_RE.fullmatch(clean))
     ):
         raise TargetdError(
             Code.INVALID_ARGUMENT,

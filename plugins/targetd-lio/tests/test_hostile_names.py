@@ -228,7 +228,9 @@ _PIECES = st.sampled_from(
     ["/", "..", ".", "\n", "\0", "\r", " ", "../", "/tmp/y", "x", ":", "_", "é", "\ud800", "%2F"]
 )
 HOSTILE = st.one_of(
-    st.lists(_PIECES, min_size=1, max_size=8).map(lambda p: "iqn.2003-01.org.example:" + "".join(p)),
+    st.lists(_PIECES, min_size=1, max_size=8).map(
+        lambda p: "iqn.2003-01.org.example:" + "".join(p)
+    ),
     st.lists(_PIECES, min_size=1, max_size=8).map(lambda p: GOOD + "".join(p)),
     st.lists(_PIECES, min_size=1, max_size=8).map("".join),
     st.text(max_size=60).map(lambda t: "iqn.2003-01.org.example:" + t),
