@@ -27,13 +27,20 @@ from pathlib import Path
 
 from targetd_core.plugin import Code, TargetdError, safe_join
 
-from .naming import hba_candidates, is_targetd_hba
+from .naming import HBA_BASE, hba_candidates, is_targetd_hba
 
 CONFIGFS_TARGET = Path("/sys/kernel/config/target")
 TPG_TAG = 1
 #: Name of the symlinks targetd makes in LUN and mapped-LUN directories (rtslib makes random
 #: ones): a known name is read with one readlink() instead of a directory listing.
 ALIAS = "targetd"
+#: The files of an ACL's CHAP settings, by the contract's parameter names.
+AUTH_FILES = {
+    "in_user": "userid",
+    "in_pass": "password",
+    "out_user": "userid_mutual",
+    "out_pass": "password_mutual",
+}
 
 
 @dataclass
@@ -282,14 +289,55 @@ class Configfs:
                 out[m] = t
         return out
 
+    def acl_has_session(self, wwn: str) -> bool:
+        """True if the initiator is logged in now (the ACL's ``info`` says so)."""
+        try:
+            return not _read(self.acl_dir(wwn) / "info").startswith("No active")
+        except OSError:
+            return False
+
+    def acl_auth(self, wwn: str) -> dict[str, str]:
+        """An ACL's CHAP values as LIO holds them ("" for unset)."""
+        out = {}
+        for key, attr in AUTH_FILES.items():
+            try:
+                value = _read(self.acl_dir(wwn) / "auth" / attr)
+            except OSError:
+                value = ""
+            out[key] = "" if value.startswith("NULL") else value
+        return out
+
+    def legacy_backstores(self) -> list[tuple[str, str]]:
+        """(HBA, name) of every iblock storage object outside targetd's HBA range (made by
+        rtslib/targetcli, e.g. by the old daemon): one listing of ``core`` plus one of each
+        such HBA."""
+        out = []
+        try:
+            hbas = [e.name for e in os.scandir(self.core) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return out
+        for hba in hbas:
+            n = _number(hba, "iblock_")
+            if n is None or n >= HBA_BASE:
+                continue
+            try:
+                with os.scandir(self.hba_dir(hba)) as it:
+                    out.extend((hba, e.name) for e in it if e.is_dir(follow_symlinks=False))
+            except FileNotFoundError:
+                continue
+        return out
+
     def acl_supports_own_auth(self, wwn: str) -> bool:
         """True if the kernel has per-ACL ``attrib/authentication`` (Linux 6.0+)."""
         return (self.acl_dir(wwn) / "attrib" / "authentication").exists()
 
     # -- changing -------------------------------------------------------------------------
-    def create_backstore(self, name: str, device: str, serial: str) -> str:
+    def create_backstore(
+        self, name: str, device: str, serial: str, at_hba: str | None = None
+    ) -> str:
         """An enabled iblock storage object on ``device`` with unit serial ``serial``, in
-        a new HBA directory; returns the HBA directory's name."""
+        a new HBA directory (``at_hba``, or the first free of the name's candidates); returns
+        the HBA directory's name."""
         try:
             st = os.stat(device)
         except OSError as exc:
@@ -298,7 +346,7 @@ class Configfs:
             ) from None
         if not stat.S_ISBLK(st.st_mode):
             raise TargetdError(Code.UNEXPECTED, f"volume device {device} is not a block device")
-        for hba in hba_candidates(name):
+        for hba in (at_hba,) if at_hba else hba_candidates(name):
             try:
                 self.hba_dir(hba).mkdir()
                 break
@@ -384,10 +432,10 @@ class Configfs:
         exactly when in-credentials are set (per-ACL ``attrib/authentication``)."""
         acl = self.acl_dir(wwn)
         values = {
-            "userid": in_user,
-            "password": in_pass,
-            "userid_mutual": out_user,
-            "password_mutual": out_pass,
+            AUTH_FILES["in_user"]: in_user,
+            AUTH_FILES["in_pass"]: in_pass,
+            AUTH_FILES["out_user"]: out_user,
+            AUTH_FILES["out_pass"]: out_pass,
         }
         try:
             for key, value in values.items():

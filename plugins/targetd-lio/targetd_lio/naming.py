@@ -26,7 +26,7 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 
-from targetd_core.plugin import Code, TargetdError
+from targetd_core.plugin import Code, TargetdError, check_name
 
 #: HBA indexes of targetd's backstores: [HBA_BASE, HBA_BASE + HBA_SPAN). rtslib and
 #: targetcli allocate the lowest free index, so they never get near.
@@ -103,6 +103,42 @@ def parse_backstore_name(name: str, pools: Iterable[str]) -> tuple[str, str] | N
     if pool not in pools or urllib.parse.quote(pool, safe=_SAFE) != pool_part:
         return None
     return pool, volume
+
+
+def legacy_backstore_names(pool: str, volume: str) -> tuple[str, ...]:
+    """The names targetd 0.10.x (the old daemon, through rtslib) gave ``pool``/``volume``'s
+    backstore: ``<vg>:<lv>`` for LVM (the volume group: the pool name before any ``/``) and
+    ``<pool with '/' as '%'>:<volume>`` for ZFS."""
+    return tuple(
+        dict.fromkeys((f"{pool.split('/')[0]}:{volume}", f"{pool.replace('/', '%')}:{volume}"))
+    )
+
+
+def legacy_candidates(name: str, pools: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(pool, volume, device) triples a backstore named ``name`` by the old daemon may stand
+    for: the old daemon's LVM rule (device ``/dev/<vg>/<lv>``) and ZFS rule (device
+    ``/dev/<pool>/<volume>``), for each configured pool. The caller compares the device
+    with the backstore's ``udev_path``."""
+    prefix, sep, volume = name.rpartition(":")
+    if not sep or not prefix or not check_volume_name(volume):
+        return []
+    out = []
+    for pool in pools:
+        vg = pool.split("/")[0]
+        if prefix == vg:
+            out.append((pool, volume, f"/dev/{vg}/{volume}"))
+        if prefix == pool.replace("/", "%") and "/" in pool:
+            out.append((pool, volume, f"/dev/{pool}/{volume}"))
+    return out
+
+
+def check_volume_name(volume: str) -> bool:
+    """True if ``volume`` is a contract volume name."""
+    try:
+        check_name(volume)
+    except TargetdError:
+        return False
+    return True
 
 
 def _shown(value: str, limit: int = 80) -> str:

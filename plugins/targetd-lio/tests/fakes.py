@@ -30,10 +30,12 @@ class FakeConfigfs(Configfs):
 
             raise lio_error(what, OSError(16, "Device or resource busy"))
 
-    def create_backstore(self, name: str, device: str, serial: str) -> str:
+    def create_backstore(
+        self, name: str, device: str, serial: str, at_hba: str | None = None
+    ) -> str:
         self._maybe_fail("create_backstore")
         self.core.mkdir(parents=True, exist_ok=True)
-        hba = next(h for h in hba_candidates(name) if not self.hba_dir(h).exists())
+        hba = at_hba or next(h for h in hba_candidates(name) if not self.hba_dir(h).exists())
         path = self.so_dir(hba, name)
         (path / "wwn").mkdir(parents=True)
         (path / "udev_path").write_text(device)
