@@ -15,6 +15,7 @@ import pytest
 from tests.realkernel.client import RPCError
 from tests.realkernel.lio_helpers import (
     CORE,
+    TARGET,
     TPG,
     Initiator,
     MiB,
@@ -476,3 +477,116 @@ def test_state_file_entries_with_bad_names_are_skipped_at_start(rpc, rpc_client,
             del doc["acls"][key]
         doc["auth"].pop(escape, None)
         write_state(guest_exec, doc)
+
+
+# --- exports made by the old daemon (issue 12, item 5) -----------------------------------------
+# What targetd 0.10.x did for export_create / initiator_set_auth, with the rtslib-fb of the
+# guest's Debian (targetcli's): a block backstore "<vg>:<lv>" in rtslib's lowest free HBA,
+# unit serial = the LV's uuid, one TPG LUN, the initiator's ACL and a mapped LUN.
+OLD_DAEMON_EXPORT = """
+import sys
+from rtslib_fb import (BlockStorageObject, FabricModule, LUN, MappedLUN, NodeACL, RTSLibError,
+                       Target, TPG)
+target, vg, vol, serial, wwn, lun, user, password = sys.argv[1:]
+so_name = "%s:%s" % (vg, vol)
+try:
+    so = BlockStorageObject(so_name)
+except RTSLibError:
+    so = BlockStorageObject(so_name, dev="/dev/%s/%s" % (vg, vol))
+    so.wwn = serial
+try:
+    so.set_attribute("emulate_model_alias", "1")
+except RTSLibError:
+    pass
+tpg = TPG(Target(FabricModule("iscsi"), target), 1)
+na = NodeACL(tpg, wwn)
+for tmp in tpg.luns:
+    if tmp.storage_object.name == so.name and tmp.storage_object.plugin == "block":
+        tpg_lun = tmp
+        break
+else:
+    tpg_lun = LUN(tpg, storage_object=so)
+MappedLUN(na, int(lun), tpg_lun)
+if user:
+    na.chap_userid, na.chap_password = user, password
+print(so.path)
+"""
+
+
+def old_daemon_export(guest_exec, vol: dict, wwn: str, lun: int, user: str = "",
+                      password: str = "") -> str:  # fmt: skip
+    """Export ``vol`` (of the thin pool) the way the old daemon did; returns the backstore's
+    configfs path."""
+    cp = guest_exec(["python3", "-c", OLD_DAEMON_EXPORT, TARGET, "vg-targetd", vol["name"],
+                     vol["uuid"], wwn, str(lun), user, password])  # fmt: skip
+    return cp.stdout.decode().strip()
+
+
+def test_old_daemon_exports_are_adopted(rpc, rpc_client, guest_exec, vols, initiators):
+    vol, vol2 = new_volume(rpc, vols), new_volume(rpc, vols)
+    a, b, c, d = initiators(4, "old")
+    old_path = old_daemon_export(guest_exec, vol, a.name, 1, "olduser", "old-secret-123")
+    old_daemon_export(guest_exec, vol, b.name, 2)
+    old_path2 = old_daemon_export(guest_exec, vol2, d.name, 0)
+    old_name = f"vg-targetd:{vol['name']}"
+    hba = old_path.split("/")[-2]
+    assert int(hba.split("_")[1]) < 1 << 30  # rtslib's lowest free index: not targetd's
+    try:
+        restart_targetd(rpc, rpc_client, guest_exec)
+
+        # listed (as the old daemon listed them), recorded with the CHAP settings
+        def mine():
+            return sorted((e["initiator_wwn"], e["lun"], e["vol_name"], e["vol_uuid"],
+                           e["vol_size"], e["pool"]) for e in rpc("export_list")
+                          if e["vol_name"] in (vol["name"], vol2["name"]))  # fmt: skip
+
+        assert mine() == sorted([
+            (a.name, 1, vol["name"], vol["uuid"], vol["size"], THIN),
+            (b.name, 2, vol["name"], vol["uuid"], vol["size"], THIN),
+            (d.name, 0, vol2["name"], vol2["uuid"], vol2["size"], THIN),
+        ])  # fmt: skip
+        doc = json.loads(guest_exec(["cat", STATE]).stdout)
+        assert {a.name, b.name, d.name} <= set(doc["acls"])
+        assert doc["acls"][b.name]["luns"]["2"] == {"pool": THIN, "volume": vol["name"],
+                                                    "uuid": vol["uuid"]}  # fmt: skip
+        assert doc["auth"][a.name]["in_user"] == "olduser"
+        log = guest_exec(["cat", "/var/log/targetd.log"]).stdout.decode()
+        assert "exports made by the old daemon adopted" in log
+
+        # protected
+        assert code_of(rpc, "vol_destroy", pool=THIN, name=vol["name"]) == -303
+        assert code_of(rpc, "vol_destroy", pool=THIN, name=vol2["name"]) == -303
+
+        # destroyed: the last export takes the old backstore and its HBA with it
+        rpc("export_destroy", pool=THIN, vol=vol2["name"], initiator_wwn=d.name)
+        assert guest_exec(["ls", "-d", os.path.dirname(old_path2)], check=False).returncode
+        rpc("vol_destroy", pool=THIN, name=vol2["name"])
+        vols.remove((THIN, vol2["name"]))
+
+        # a change while an initiator is logged in keeps the old objects (and uses them)
+        assert a.login("olduser", "old-secret-123") == 0
+        assert unit_serial(guest_exec, a.disks(want=1)[1]) == vol["uuid"]
+        rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=c.name, lun=3)
+        assert old_name in configfs_listing(guest_exec)["backstores"]
+        assert c.login() == 0
+        assert unit_serial(guest_exec, c.disks(want=1)[3]) == vol["uuid"]
+        c.logout()
+        a.logout()
+
+        # the next change moves it to targetd's naming: same LUNs, same serial
+        rpc("export_destroy", pool=THIN, vol=vol["name"], initiator_wwn=b.name)
+        backstores = configfs_listing(guest_exec)["backstores"]
+        assert old_name not in backstores
+        assert f"vg-targetd%2Fthin_pool:{vol['name']}" in backstores
+        assert guest_exec(["ls", "-d", os.path.dirname(old_path)], check=False).returncode
+        assert [(w, m) for w, m, *_ in mine()] == sorted([(a.name, 1), (c.name, 3)])
+        assert a.login("olduser", "old-secret-123") == 0
+        disk = a.disks(want=1)[1]
+        assert unit_serial(guest_exec, disk) == vol["uuid"]
+        digest = write_random(guest_exec, disk, 0, 2)
+        assert read_digest(guest_exec, f"/dev/vg-targetd/{vol['name']}", 0, 2) == digest
+        a.logout()
+        assert code_of(rpc, "vol_destroy", pool=THIN, name=vol["name"]) == -303
+    finally:
+        rpc("initiator_set_auth", initiator_wwn=a.name, in_user=None, in_pass=None,
+            out_user=None, out_pass=None)  # fmt: skip
