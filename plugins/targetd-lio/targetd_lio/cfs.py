@@ -25,7 +25,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from targetd_core.plugin import Code, TargetdError, safe_join
+from targetd_core.plugin import Code, TargetdError, check_component, safe_join
 
 from .naming import HBA_BASE, hba_candidates, is_targetd_hba
 
@@ -161,6 +161,7 @@ class Configfs:
         self.target_name = target_name
         self.tpg = Path(safe_join(root, "iscsi", target_name, f"tpgt_{TPG_TAG}", what="name"))
         self.core = root / "core"
+        self._core = str(self.core)
 
     # -- paths: every path made from a name is built here, through safe_join -------------
     # (each name must be one plain directory entry: no '/', not '.' or '..', no NUL or
@@ -171,7 +172,14 @@ class Configfs:
 
     def so_dir(self, hba: str, name: str) -> Path:
         """A storage object's directory ``core/<hba>/<name>``."""
-        return Path(safe_join(self.core, hba, name, what="backstore name"))
+        return Path(self.so_path(hba, name))
+
+    def so_path(self, hba: str, name: str) -> str:
+        """:meth:`so_dir` as a string: the same check as ``safe_join``, without its
+        ``os.path.join`` (export_list builds this for every LUN)."""
+        check_component(hba, "HBA name")
+        check_component(name, "backstore name")
+        return f"{self._core}/{hba}/{name}"
 
     def lun_dir(self, number: int) -> Path:
         return Path(safe_join(self.tpg, "lun", _lun_component(number), what="LUN"))
@@ -231,9 +239,6 @@ class Configfs:
                     acl.mapped[m] = t
             view.acls[acl.wwn] = acl
         return view
-
-    def so_path(self, hba: str, name: str) -> str:
-        return str(self.so_dir(hba, name))
 
     def find_backstore(self, name: str) -> str | None:
         """The HBA directory holding targetd's backstore ``name``, or None."""
