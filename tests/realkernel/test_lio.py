@@ -482,11 +482,12 @@ def test_state_file_entries_with_bad_names_are_skipped_at_start(rpc, rpc_client,
 # --- exports made by the old daemon (issue 12, item 5) -----------------------------------------
 # What targetd 0.10.x did for export_create / initiator_set_auth, with the rtslib-fb of the
 # guest's Debian (targetcli's): a block backstore "<vg>:<lv>" in rtslib's lowest free HBA,
-# unit serial = the LV's uuid, one TPG LUN, the initiator's ACL and a mapped LUN.
+# unit serial = the LV's uuid, TPG 1 enabled with authentication 0 and a portal on 0.0.0.0,
+# one TPG LUN, the initiator's ACL and a mapped LUN.
 OLD_DAEMON_EXPORT = """
 import sys
-from rtslib_fb import (BlockStorageObject, FabricModule, LUN, MappedLUN, NodeACL, RTSLibError,
-                       Target, TPG)
+from rtslib_fb import (BlockStorageObject, FabricModule, LUN, MappedLUN, NetworkPortal, NodeACL,
+                       RTSLibError, Target, TPG)
 target, vg, vol, serial, wwn, lun, user, password = sys.argv[1:]
 so_name = "%s:%s" % (vg, vol)
 try:
@@ -499,6 +500,9 @@ try:
 except RTSLibError:
     pass
 tpg = TPG(Target(FabricModule("iscsi"), target), 1)
+tpg.enable = True
+tpg.set_attribute("authentication", "0")
+NetworkPortal(tpg, "0.0.0.0")
 na = NodeACL(tpg, wwn)
 for tmp in tpg.luns:
     if tmp.storage_object.name == so.name and tmp.storage_object.plugin == "block":
@@ -563,8 +567,11 @@ def test_old_daemon_exports_are_adopted(rpc, rpc_client, guest_exec, vols, initi
         rpc("vol_destroy", pool=THIN, name=vol2["name"])
         vols.remove((THIN, vol2["name"]))
 
-        # a change while an initiator is logged in keeps the old objects (and uses them)
-        assert a.login("olduser", "old-secret-123") == 0
+        # a change while an initiator is logged in keeps the old objects (and uses them).
+        # The old daemon's initiators log in without CHAP: it left the TPG's authentication
+        # at 0, and with its settings a CHAP login is refused by the kernel
+        rc = a.login()
+        assert rc == 0, (rc, guest_exec("dmesg | tail -20", check=False).stdout.decode())
         assert unit_serial(guest_exec, a.disks(want=1)[1]) == vol["uuid"]
         rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=c.name, lun=3)
         assert old_name in configfs_listing(guest_exec)["backstores"]
@@ -573,20 +580,27 @@ def test_old_daemon_exports_are_adopted(rpc, rpc_client, guest_exec, vols, initi
         c.logout()
         a.logout()
 
-        # the next change moves it to targetd's naming: same LUNs, same serial
+        # the next change moves it to targetd's naming: same LUNs, same serial, same data
         rpc("export_destroy", pool=THIN, vol=vol["name"], initiator_wwn=b.name)
         backstores = configfs_listing(guest_exec)["backstores"]
         assert old_name not in backstores
         assert f"vg-targetd%2Fthin_pool:{vol['name']}" in backstores
         assert guest_exec(["ls", "-d", os.path.dirname(old_path)], check=False).returncode
         assert [(w, m) for w, m, *_ in mine()] == sorted([(a.name, 1), (c.name, 3)])
-        assert a.login("olduser", "old-secret-123") == 0
+        assert a.login() == 0
         disk = a.disks(want=1)[1]
         assert unit_serial(guest_exec, disk) == vol["uuid"]
         digest = write_random(guest_exec, disk, 0, 2)
         assert read_digest(guest_exec, f"/dev/vg-targetd/{vol['name']}", 0, 2) == digest
         a.logout()
         assert code_of(rpc, "vol_destroy", pool=THIN, name=vol["name"]) == -303
+
+        # the recorded credentials, set through targetd, are enforced from then on
+        rpc("initiator_set_auth", initiator_wwn=a.name, in_user="olduser",
+            in_pass="old-secret-123", out_user=None, out_pass=None)  # fmt: skip
+        assert a.login() != 0
+        assert a.login("olduser", "old-secret-123") == 0
+        a.logout()
     finally:
         rpc("initiator_set_auth", initiator_wwn=a.name, in_user=None, in_pass=None,
             out_user=None, out_pass=None)  # fmt: skip
