@@ -4,14 +4,18 @@ names, and against what LIO's configfs holds."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
+import uuid
 
 import pytest
 
 from tests.realkernel.client import RPCError
 from tests.realkernel.lio_helpers import (
+    CORE,
+    TARGET,
     TPG,
     Initiator,
     MiB,
@@ -25,6 +29,31 @@ from tests.realkernel.lvm_helpers import read_digest, unique, write_random
 THIN = "vg-targetd/thin_pool"
 ZVOLS = "zfs-targetd/block"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+STATE = "/etc/target/targetd_lio.json"
+
+
+def write_state(guest_exec, doc: dict) -> None:
+    """Replace targetd's LIO state file in the guest (atomically, mode 0600)."""
+    guest_exec(f"cat > {STATE}.new && chmod 600 {STATE}.new && mv {STATE}.new {STATE}",
+               input=json.dumps(doc).encode())  # fmt: skip
+
+
+def restart_targetd(rpc, rpc_client, guest_exec, timeout: float = 300) -> None:
+    """targetd-ctl restart in the guest, then wait until the API answers again."""
+    guest_exec(["targetd-ctl", "restart"], timeout=120)
+    rpc_client.close()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rpc("pool_list")
+            return
+        except (OSError, AssertionError):
+            if time.monotonic() > deadline:
+                raise
+            rpc_client.close()
+            time.sleep(2)
 
 
 def code_of(call, *args, **kwargs) -> int:
@@ -374,3 +403,204 @@ def test_exports_groups_and_chap_survive_a_reboot(rpc, rpc_client, guest_exec, v
     rpc("access_group_destroy", ag_name=ag)
     rpc("initiator_set_auth", initiator_wwn=a.name, in_user=None, in_pass=None, out_user=None,
         out_pass=None)  # fmt: skip
+
+
+# --- hostile initiator names (issue 10, item 2) ------------------------------------------------
+def _configfs_tree(guest_exec) -> list[str]:
+    """Every entry of the iSCSI target's configfs tree and of the backstores' (paths only)."""
+    cp = guest_exec(f"find {TPG} {CORE} -maxdepth 6 2>/dev/null | sort", check=False)
+    return cp.stdout.decode().splitlines()
+
+
+def test_initiator_names_cannot_leave_configfs(rpc, guest_exec, vols):
+    """The issue's reproduction: after one ordinary export to iqn.2003-01.org.example:x, an
+    export_create (and an initiator_set_auth) with '/../' in the name made
+    /tmp/y/lun_1/targetd as root. Now every such name is -32602 and nothing changes."""
+    vol, vol2 = new_volume(rpc, vols), new_volume(rpc, vols)
+    good = f"iqn.2003-01.org.example:x{uuid.uuid4().hex[:8]}"
+    marker = f"y{uuid.uuid4().hex[:8]}"
+    escape = f"{good}/../../../../../../../../../tmp/{marker}"
+    rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=good, lun=0)
+    exports, tree = rpc("export_list"), _configfs_tree(guest_exec)
+    state = guest_exec(["cat", STATE]).stdout
+    hostile = [escape, f"{good}/../{marker}", good + "\n", good + "\0", " " + good,
+               f"iqn.2003-01.org.example:{marker}\n", "eui.0123456789abcdef/..", ".."]  # fmt: skip
+    for name in hostile:
+        assert code_of(rpc, "export_create", pool=THIN, vol=vol2["name"], initiator_wwn=name,
+                       lun=1) == -32602, name  # fmt: skip
+        assert code_of(rpc, "initiator_set_auth", initiator_wwn=name, in_user="user",
+                       in_pass="secret-123", out_user=None, out_pass=None) == -32602, name  # fmt: skip
+        assert code_of(rpc, "export_destroy", pool=THIN, vol=vol["name"],
+                       initiator_wwn=name) == -32602, name  # fmt: skip
+    for value in ("secret\n123", "secret\x00123"):
+        assert code_of(rpc, "initiator_set_auth", initiator_wwn=good, in_user="user",
+                       in_pass=value, out_user=None, out_pass=None) == -32602  # fmt: skip
+    assert guest_exec(["ls", "-d", f"/tmp/{marker}"], check=False).returncode != 0
+    found = guest_exec(["find", "/tmp", "/sys/kernel/config", "-name", f"*{marker}*"],
+                       check=False).stdout.decode()  # fmt: skip
+    assert found == ""
+    assert _configfs_tree(guest_exec) == tree
+    assert rpc("export_list") == exports
+    assert guest_exec(["cat", STATE]).stdout == state
+
+
+def test_state_file_entries_with_bad_names_are_skipped_at_start(rpc, rpc_client, guest_exec,
+                                                                vols):  # fmt: skip
+    """A state file holding a name that breaks the rules (written by an older version or by
+    hand) is replayed without it: logged, skipped, nothing written outside configfs."""
+    vol = new_volume(rpc, vols)
+    good = f"iqn.2003-01.org.example:s{uuid.uuid4().hex[:8]}"
+    marker = f"z{uuid.uuid4().hex[:8]}"
+    escape = f"{good}/../../../../../../../../../tmp/{marker}"
+    rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=good, lun=0)
+    doc = json.loads(guest_exec(["cat", STATE]).stdout)
+    entry = doc["acls"][good]
+    # what a reboot leaves: configfs without the export, the record with it (plus bad names)
+    rpc("export_destroy", pool=THIN, vol=vol["name"], initiator_wwn=good)
+    doc = json.loads(guest_exec(["cat", STATE]).stdout)
+    doc["acls"].update({good: entry, escape: entry, good + "x\n": entry})
+    doc["auth"][escape] = {"in_user": "u", "in_pass": "p", "out_user": "", "out_pass": ""}
+    write_state(guest_exec, doc)
+    try:
+        restart_targetd(rpc, rpc_client, guest_exec)
+        assert [(e["initiator_wwn"], e["vol_name"]) for e in rpc("export_list")
+                if e["vol_name"] == vol["name"]] == [(good, vol["name"])]  # fmt: skip
+        assert guest_exec(["ls", "-d", f"/tmp/{marker}"], check=False).returncode != 0
+        found = guest_exec(["find", "/tmp", "/sys/kernel/config", "-name", f"*{marker}*"],
+                           check=False).stdout.decode()  # fmt: skip
+        assert found == ""
+        log = guest_exec(["cat", "/var/log/targetd.log"]).stdout.decode()
+        assert "breaks the naming rules; skipped" in log
+    finally:
+        doc = json.loads(guest_exec(["cat", STATE]).stdout)
+        for key in [k for k in doc["acls"] if k != good and k.startswith(good)]:
+            del doc["acls"][key]
+        doc["auth"].pop(escape, None)
+        write_state(guest_exec, doc)
+
+
+# --- exports made by the old daemon (issue 12, item 5) -----------------------------------------
+# What targetd 0.10.x did for export_create / initiator_set_auth, with the rtslib-fb of the
+# guest's Debian (targetcli's): a block backstore "<vg>:<lv>" in rtslib's lowest free HBA,
+# unit serial = the LV's uuid, TPG 1 enabled with authentication 0 and a portal on 0.0.0.0,
+# one TPG LUN, the initiator's ACL and a mapped LUN.
+OLD_DAEMON_EXPORT = """
+import sys
+from rtslib_fb import (BlockStorageObject, FabricModule, LUN, MappedLUN, NetworkPortal, NodeACL,
+                       RTSLibError, Target, TPG)
+target, vg, vol, serial, wwn, lun, user, password = sys.argv[1:]
+so_name = "%s:%s" % (vg, vol)
+try:
+    so = BlockStorageObject(so_name)
+except RTSLibError:
+    so = BlockStorageObject(so_name, dev="/dev/%s/%s" % (vg, vol))
+    so.wwn = serial
+try:
+    so.set_attribute("emulate_model_alias", "1")
+except RTSLibError:
+    pass
+tpg = TPG(Target(FabricModule("iscsi"), target), 1)
+tpg.enable = True
+tpg.set_attribute("authentication", "0")
+NetworkPortal(tpg, "0.0.0.0")
+na = NodeACL(tpg, wwn)
+for tmp in tpg.luns:
+    if tmp.storage_object.name == so.name and tmp.storage_object.plugin == "block":
+        tpg_lun = tmp
+        break
+else:
+    tpg_lun = LUN(tpg, storage_object=so)
+MappedLUN(na, int(lun), tpg_lun)
+if user:
+    na.chap_userid, na.chap_password = user, password
+print(so.path)
+"""
+
+
+def old_daemon_export(guest_exec, vol: dict, wwn: str, lun: int, user: str = "",
+                      password: str = "") -> str:  # fmt: skip
+    """Export ``vol`` (of the thin pool) the way the old daemon did; returns the backstore's
+    configfs path."""
+    cp = guest_exec(["python3", "-c", OLD_DAEMON_EXPORT, TARGET, "vg-targetd", vol["name"],
+                     vol["uuid"], wwn, str(lun), user, password])  # fmt: skip
+    return cp.stdout.decode().strip()
+
+
+def test_old_daemon_exports_are_adopted(rpc, rpc_client, guest_exec, vols, initiators):
+    vol, vol2 = new_volume(rpc, vols), new_volume(rpc, vols)
+    a, b, c, d = initiators(4, "old")
+    old_path = old_daemon_export(guest_exec, vol, a.name, 1, "olduser", "old-secret-123")
+    old_daemon_export(guest_exec, vol, b.name, 2)
+    old_path2 = old_daemon_export(guest_exec, vol2, d.name, 0)
+    old_name = f"vg-targetd:{vol['name']}"
+    hba = old_path.split("/")[-2]
+    assert int(hba.split("_")[1]) < 1 << 30  # rtslib's lowest free index: not targetd's
+    try:
+        restart_targetd(rpc, rpc_client, guest_exec)
+
+        # listed (as the old daemon listed them), recorded with the CHAP settings
+        def mine():
+            return sorted((e["initiator_wwn"], e["lun"], e["vol_name"], e["vol_uuid"],
+                           e["vol_size"], e["pool"]) for e in rpc("export_list")
+                          if e["vol_name"] in (vol["name"], vol2["name"]))  # fmt: skip
+
+        assert mine() == sorted([
+            (a.name, 1, vol["name"], vol["uuid"], vol["size"], THIN),
+            (b.name, 2, vol["name"], vol["uuid"], vol["size"], THIN),
+            (d.name, 0, vol2["name"], vol2["uuid"], vol2["size"], THIN),
+        ])  # fmt: skip
+        doc = json.loads(guest_exec(["cat", STATE]).stdout)
+        assert {a.name, b.name, d.name} <= set(doc["acls"])
+        assert doc["acls"][b.name]["luns"]["2"] == {"pool": THIN, "volume": vol["name"],
+                                                    "uuid": vol["uuid"]}  # fmt: skip
+        assert doc["auth"][a.name]["in_user"] == "olduser"
+        log = guest_exec(["cat", "/var/log/targetd.log"]).stdout.decode()
+        assert "exports made by the old daemon adopted" in log
+
+        # protected
+        assert code_of(rpc, "vol_destroy", pool=THIN, name=vol["name"]) == -303
+        assert code_of(rpc, "vol_destroy", pool=THIN, name=vol2["name"]) == -303
+
+        # destroyed: the last export takes the old backstore and its HBA with it
+        rpc("export_destroy", pool=THIN, vol=vol2["name"], initiator_wwn=d.name)
+        assert guest_exec(["ls", "-d", os.path.dirname(old_path2)], check=False).returncode
+        rpc("vol_destroy", pool=THIN, name=vol2["name"])
+        vols.remove((THIN, vol2["name"]))
+
+        # a change while an initiator is logged in keeps the old objects (and uses them).
+        # The old daemon's initiators log in without CHAP: it left the TPG's authentication
+        # at 0, and with its settings a CHAP login is refused by the kernel
+        rc = a.login()
+        assert rc == 0, (rc, guest_exec("dmesg | tail -20", check=False).stdout.decode())
+        assert unit_serial(guest_exec, a.disks(want=1)[1]) == vol["uuid"]
+        rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=c.name, lun=3)
+        assert old_name in configfs_listing(guest_exec)["backstores"]
+        assert c.login() == 0
+        assert unit_serial(guest_exec, c.disks(want=1)[3]) == vol["uuid"]
+        c.logout()
+        a.logout()
+
+        # the next change moves it to targetd's naming: same LUNs, same serial, same data
+        rpc("export_destroy", pool=THIN, vol=vol["name"], initiator_wwn=b.name)
+        backstores = configfs_listing(guest_exec)["backstores"]
+        assert old_name not in backstores
+        assert f"vg-targetd%2Fthin_pool:{vol['name']}" in backstores
+        assert guest_exec(["ls", "-d", os.path.dirname(old_path)], check=False).returncode
+        assert [(w, m) for w, m, *_ in mine()] == sorted([(a.name, 1), (c.name, 3)])
+        assert a.login() == 0
+        disk = a.disks(want=1)[1]
+        assert unit_serial(guest_exec, disk) == vol["uuid"]
+        digest = write_random(guest_exec, disk, 0, 2)
+        assert read_digest(guest_exec, f"/dev/vg-targetd/{vol['name']}", 0, 2) == digest
+        a.logout()
+        assert code_of(rpc, "vol_destroy", pool=THIN, name=vol["name"]) == -303
+
+        # the recorded credentials, set through targetd, are enforced from then on
+        rpc("initiator_set_auth", initiator_wwn=a.name, in_user="olduser",
+            in_pass="old-secret-123", out_user=None, out_pass=None)  # fmt: skip
+        assert a.login() != 0
+        assert a.login("olduser", "old-secret-123") == 0
+        a.logout()
+    finally:
+        rpc("initiator_set_auth", initiator_wwn=a.name, in_user=None, in_pass=None,
+            out_user=None, out_pass=None)  # fmt: skip

@@ -25,15 +25,22 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from targetd_core.plugin import Code, TargetdError
+from targetd_core.plugin import Code, TargetdError, check_component, safe_join
 
-from .naming import hba_candidates, is_targetd_hba
+from .naming import HBA_BASE, hba_candidates, is_targetd_hba
 
 CONFIGFS_TARGET = Path("/sys/kernel/config/target")
 TPG_TAG = 1
 #: Name of the symlinks targetd makes in LUN and mapped-LUN directories (rtslib makes random
 #: ones): a known name is read with one readlink() instead of a directory listing.
 ALIAS = "targetd"
+#: The files of an ACL's CHAP settings, by the contract's parameter names.
+AUTH_FILES = {
+    "in_user": "userid",
+    "in_pass": "password",
+    "out_user": "userid_mutual",
+    "out_pass": "password_mutual",
+}
 
 
 @dataclass
@@ -123,6 +130,13 @@ def _number(name: str, prefix: str) -> int | None:
         return None
 
 
+def _lun_component(number: int) -> str:
+    """``lun_<number>`` for a LUN number (an int, never a client's string)."""
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        raise TargetdError(Code.INVALID_ARGUMENT, f"invalid LUN number {number!r}")
+    return f"lun_{number}"
+
+
 def _link_in(directory: str) -> str | None:
     """The target of the (only) symlink in a LUN or mapped-LUN directory."""
     try:
@@ -145,8 +159,37 @@ class Configfs:
     def __init__(self, target_name: str, root: Path = CONFIGFS_TARGET) -> None:
         self.root = root
         self.target_name = target_name
-        self.tpg = root / "iscsi" / target_name / f"tpgt_{TPG_TAG}"
+        self.tpg = Path(safe_join(root, "iscsi", target_name, f"tpgt_{TPG_TAG}", what="name"))
         self.core = root / "core"
+        self._core = str(self.core)
+
+    # -- paths: every path made from a name is built here, through safe_join -------------
+    # (each name must be one plain directory entry: no '/', not '.' or '..', no NUL or
+    # newline), so a name can never reach outside the target's configfs tree even if a
+    # validation rule elsewhere is widened.
+    def hba_dir(self, hba: str) -> Path:
+        return Path(safe_join(self.core, hba, what="HBA name"))
+
+    def so_dir(self, hba: str, name: str) -> Path:
+        """A storage object's directory ``core/<hba>/<name>``."""
+        return Path(self.so_path(hba, name))
+
+    def so_path(self, hba: str, name: str) -> str:
+        """:meth:`so_dir` as a string: the same check as ``safe_join``, without its
+        ``os.path.join`` (export_list builds this for every LUN)."""
+        check_component(hba, "HBA name")
+        check_component(name, "backstore name")
+        return f"{self._core}/{hba}/{name}"
+
+    def lun_dir(self, number: int) -> Path:
+        return Path(safe_join(self.tpg, "lun", _lun_component(number), what="LUN"))
+
+    def acl_dir(self, wwn: str) -> Path:
+        """An initiator's ACL directory ``acls/<wwn>``."""
+        return Path(safe_join(self.tpg, "acls", wwn, what="initiator name"))
+
+    def mapped_dir(self, wwn: str, mapped: int) -> Path:
+        return self.acl_dir(wwn) / _lun_component(mapped)
 
     # -- reading --------------------------------------------------------------------------
     def tpg_exists(self) -> bool:
@@ -197,13 +240,10 @@ class Configfs:
             view.acls[acl.wwn] = acl
         return view
 
-    def so_path(self, hba: str, name: str) -> str:
-        return f"{self.core}/{hba}/{name}"
-
     def find_backstore(self, name: str) -> str | None:
         """The HBA directory holding targetd's backstore ``name``, or None."""
         for hba in hba_candidates(name):
-            if (self.core / hba / name).is_dir():
+            if self.so_dir(hba, name).is_dir():
                 return hba
         return None
 
@@ -222,11 +262,11 @@ class Configfs:
             return None
 
     def acl_exists(self, wwn: str) -> bool:
-        return (self.tpg / "acls" / wwn).is_dir()
+        return self.acl_dir(wwn).is_dir()
 
     def acl_tag(self, wwn: str) -> str | None:
         try:
-            return _read(self.tpg / "acls" / wwn / "tag") or None
+            return _read(self.acl_dir(wwn) / "tag") or None
         except FileNotFoundError:
             return None
 
@@ -238,7 +278,7 @@ class Configfs:
 
     def acl_mapped(self, wwn: str) -> dict[int, int]:
         """One ACL's mapped LUNs (mapped LUN -> TPG LUN)."""
-        acl = self.tpg / "acls" / wwn
+        acl = self.acl_dir(wwn)
         out: dict[int, int] = {}
         try:
             names = os.listdir(acl)
@@ -254,14 +294,55 @@ class Configfs:
                 out[m] = t
         return out
 
+    def acl_has_session(self, wwn: str) -> bool:
+        """True if the initiator is logged in now (the ACL's ``info`` says so)."""
+        try:
+            return not _read(self.acl_dir(wwn) / "info").startswith("No active")
+        except OSError:
+            return False
+
+    def acl_auth(self, wwn: str) -> dict[str, str]:
+        """An ACL's CHAP values as LIO holds them ("" for unset)."""
+        out = {}
+        for key, attr in AUTH_FILES.items():
+            try:
+                value = _read(self.acl_dir(wwn) / "auth" / attr)
+            except OSError:
+                value = ""
+            out[key] = "" if value.startswith("NULL") else value
+        return out
+
+    def legacy_backstores(self) -> list[tuple[str, str]]:
+        """(HBA, name) of every iblock storage object outside targetd's HBA range (made by
+        rtslib/targetcli, e.g. by the old daemon): one listing of ``core`` plus one of each
+        such HBA."""
+        out = []
+        try:
+            hbas = [e.name for e in os.scandir(self.core) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return out
+        for hba in hbas:
+            n = _number(hba, "iblock_")
+            if n is None or n >= HBA_BASE:
+                continue
+            try:
+                with os.scandir(self.hba_dir(hba)) as it:
+                    out.extend((hba, e.name) for e in it if e.is_dir(follow_symlinks=False))
+            except FileNotFoundError:
+                continue
+        return out
+
     def acl_supports_own_auth(self, wwn: str) -> bool:
         """True if the kernel has per-ACL ``attrib/authentication`` (Linux 6.0+)."""
-        return (self.tpg / "acls" / wwn / "attrib" / "authentication").exists()
+        return (self.acl_dir(wwn) / "attrib" / "authentication").exists()
 
     # -- changing -------------------------------------------------------------------------
-    def create_backstore(self, name: str, device: str, serial: str) -> str:
+    def create_backstore(
+        self, name: str, device: str, serial: str, at_hba: str | None = None
+    ) -> str:
         """An enabled iblock storage object on ``device`` with unit serial ``serial``, in
-        a new HBA directory; returns the HBA directory's name."""
+        a new HBA directory (``at_hba``, or the first free of the name's candidates); returns
+        the HBA directory's name."""
         try:
             st = os.stat(device)
         except OSError as exc:
@@ -270,9 +351,9 @@ class Configfs:
             ) from None
         if not stat.S_ISBLK(st.st_mode):
             raise TargetdError(Code.UNEXPECTED, f"volume device {device} is not a block device")
-        for hba in hba_candidates(name):
+        for hba in (at_hba,) if at_hba else hba_candidates(name):
             try:
-                (self.core / hba).mkdir()
+                self.hba_dir(hba).mkdir()
                 break
             except FileExistsError:
                 continue
@@ -280,7 +361,7 @@ class Configfs:
                 raise lio_error(f"create a backstore HBA for {name}", exc) from None
         else:
             raise TargetdError(Code.UNEXPECTED, f"no free HBA index for backstore {name}")
-        path = self.core / hba / name
+        path = self.so_dir(hba, name)
         try:
             path.mkdir()
         except OSError as exc:
@@ -299,69 +380,67 @@ class Configfs:
 
     def delete_backstore(self, hba: str, name: str, quiet: bool = False) -> None:
         """Remove a storage object and its HBA directory."""
-        self._remove_dir(self.core / hba / name, f"backstore {name}", quiet)
-        self._remove_dir(self.core / hba, f"HBA {hba}", quiet)
+        self._remove_dir(self.so_dir(hba, name), f"backstore {name}", quiet)
+        self._remove_dir(self.hba_dir(hba), f"HBA {hba}", quiet)
 
     def create_lun(self, number: int, hba: str, name: str) -> None:
-        path = self.tpg / "lun" / f"lun_{number}"
+        path = self.lun_dir(number)
         try:
             path.mkdir()
         except OSError as exc:
             raise lio_error(f"create TPG LUN {number}", exc) from None
         try:
-            os.symlink(self.core / hba / name, path / ALIAS)
+            os.symlink(self.so_dir(hba, name), path / ALIAS)
         except OSError as exc:
             self.delete_lun(number, quiet=True)
             raise lio_error(f"attach backstore {name} to TPG LUN {number}", exc) from None
 
     def delete_lun(self, number: int, quiet: bool = False) -> None:
-        self._delete_linked_dir(self.tpg / "lun" / f"lun_{number}", f"TPG LUN {number}", quiet)
+        self._delete_linked_dir(self.lun_dir(number), f"TPG LUN {number}", quiet)
 
     def create_acl(self, wwn: str) -> None:
         try:
-            (self.tpg / "acls" / wwn).mkdir()
+            self.acl_dir(wwn).mkdir()
         except OSError as exc:
             raise lio_error(f"create the ACL of {wwn}", exc) from None
 
     def delete_acl(self, wwn: str, quiet: bool = False) -> None:
         for m in self.acl_mapped(wwn):
             self.delete_mapped_lun(wwn, m, quiet=quiet)
-        self._remove_dir(self.tpg / "acls" / wwn, f"the ACL of {wwn}", quiet)
+        self._remove_dir(self.acl_dir(wwn), f"the ACL of {wwn}", quiet)
 
     def set_tag(self, wwn: str, tag: str | None) -> None:
         try:
-            _write(self.tpg / "acls" / wwn / "tag", tag or "NULL")
+            _write(self.acl_dir(wwn) / "tag", tag or "NULL")
         except OSError as exc:
             raise lio_error(f"tag the ACL of {wwn}", exc) from None
 
     def create_mapped_lun(self, wwn: str, mapped: int, tpg_lun: int) -> None:
-        path = self.tpg / "acls" / wwn / f"lun_{mapped}"
+        path = self.mapped_dir(wwn, mapped)
         try:
             path.mkdir()
         except OSError as exc:
             raise lio_error(f"create LUN {mapped} for {wwn}", exc) from None
         try:
-            os.symlink(self.tpg / "lun" / f"lun_{tpg_lun}", path / ALIAS)
+            os.symlink(self.lun_dir(tpg_lun), path / ALIAS)
         except OSError as exc:
             self.delete_mapped_lun(wwn, mapped, quiet=True)
             raise lio_error(f"map TPG LUN {tpg_lun} to LUN {mapped} of {wwn}", exc) from None
 
     def delete_mapped_lun(self, wwn: str, mapped: int, quiet: bool = False) -> None:
-        self._delete_linked_dir(
-            self.tpg / "acls" / wwn / f"lun_{mapped}", f"LUN {mapped} of {wwn}", quiet
-        )
+        self._delete_linked_dir(self.mapped_dir(wwn, mapped), f"LUN {mapped} of {wwn}", quiet)
 
     def set_acl_auth(
         self, wwn: str, in_user: str, in_pass: str, out_user: str, out_pass: str
     ) -> None:
         """CHAP credentials of an ACL; empty strings unset a value. Requires CHAP at login
         exactly when in-credentials are set (per-ACL ``attrib/authentication``)."""
-        acl = self.tpg / "acls" / wwn
+        acl = self.acl_dir(wwn)
         values = {
-            "userid": in_user,
-            "password": in_pass,
-            "userid_mutual": out_user,
-            "password_mutual": out_pass,
+            AUTH_FILES["in_user"]: in_user,
+            AUTH_FILES["in_pass"]: in_pass,
+            AUTH_FILES["out_user"]: out_user,
+            AUTH_FILES["out_pass"]: out_pass,
         }
         try:
             for key, value in values.items():

@@ -105,24 +105,29 @@ def targetd_export_handlers(core: Core) -> list[ExportHandler]:
 
 @impl
 def targetd_serve(core: Core) -> None:
-    """Replay the saved exports into configfs (after a reboot).
+    """Replay the saved exports into configfs (after a reboot), then adopt the exports
+    the old daemon left (:meth:`LioExports.adopt`).
 
     Called by the core with the storage lock held, before the workers start. A failure is
     logged, not raised: the rest of the daemon (other pools, NFS) keeps serving, and
     every iSCSI call then reports what is wrong with LIO.
     """
     svc = service(core)
-    if not svc.state.path.exists():
-        return
+    if svc.state.path.exists():
+        try:
+            counts = svc.restore()
+        except (TargetdError, OSError) as exc:
+            log.error("restoring the iSCSI exports failed", error=_message(exc))
+        else:
+            log.info("iSCSI exports restored", state_file=str(svc.state.path), **counts)
     try:
-        counts = svc.restore()
-    except TargetdError as exc:
-        log.error("restoring the iSCSI exports failed", error=exc.message)
-        return
-    except OSError as exc:
-        log.error("restoring the iSCSI exports failed", error=str(exc))
-        return
-    log.info("iSCSI exports restored", state_file=str(svc.state.path), **counts)
+        svc.adopt()
+    except (TargetdError, OSError) as exc:
+        log.error("adopting the old daemon's iSCSI exports failed", error=_message(exc))
+
+
+def _message(exc: Exception) -> str:
+    return exc.message if isinstance(exc, TargetdError) else str(exc)
 
 
 def methods(core: Core) -> list[RpcMethod]:

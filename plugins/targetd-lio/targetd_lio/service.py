@@ -21,7 +21,7 @@ from targetd_core.plugin import BlockPool, Code, Core, ExportHandler, TargetdErr
 from . import naming
 from .cfs import Acl, Configfs, TpgLun, TpgView
 from .planning import MAX_TPG_LUN, Undo, group_free_lun, lowest_free
-from .state import StateFile
+from .state import StateFile, check_acl_record, check_auth_record
 
 log = structlog.get_logger("targetd.lio")
 
@@ -39,6 +39,18 @@ def _device_size(device: str | None) -> int:
         return os.lseek(fd, 0, os.SEEK_END)
     finally:
         os.close(fd)
+
+
+def _is_targetd_range(hba: str) -> bool:
+    """True for an HBA directory in targetd's index range (never rtslib's)."""
+    number = hba.rpartition("_")[2]
+    return number.isdigit() and int(number) >= naming.HBA_BASE
+
+
+def _shown(value: object, limit: int = 100) -> str:
+    """``repr`` of a value read from a file, cut for a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_init_type(init_type: str) -> None:
@@ -73,7 +85,9 @@ class LioExports(ExportHandler):
             ensure_target = ensure_target_impl
         self._ensure_target = ensure_target
         self._target_ready = False
-        self._names: dict[str, tuple[str, str] | None] = {}
+        self._names: dict[tuple[str, str], tuple[str, str] | None] = {}
+        #: the old daemon's backstores (HBA, name) seen in this process; None: not looked yet
+        self._legacy: set[tuple[str, str]] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
     def _ready(self) -> None:
@@ -90,16 +104,135 @@ class LioExports(ExportHandler):
         return p, v
 
     def _decode(self, view: TpgView, tpg_lun: int) -> tuple[str, str] | None:
+        """(pool, volume) a TPG LUN exports: targetd's backstores by their name, the old
+        daemon's (adopted) by theirs and their device; None for anything else."""
         lun = view.luns.get(tpg_lun)
-        if lun is None or not naming.is_targetd_hba(lun.hba, lun.name):
+        if lun is None:
             return None
+        key = (lun.hba, lun.name)
         try:
-            return self._names[lun.name]
+            return self._names[key]
         except KeyError:
-            pv = naming.parse_backstore_name(lun.name, self.core.block_pools)
+            if naming.is_targetd_hba(lun.hba, lun.name):
+                pv = naming.parse_backstore_name(lun.name, self.core.block_pools)
+            else:
+                pv = self._decode_legacy(lun.hba, lun.name)
             if len(self._names) < 65536:  # pools are fixed for the process' life
-                self._names[lun.name] = pv
+                self._names[key] = pv
             return pv
+
+    def _decode_legacy(self, hba: str, name: str) -> tuple[str, str] | None:
+        """(pool, volume) of a backstore the old daemon made (``<vg>:<lv>``, or
+        ``<pool with / as %>:<volume>`` for ZFS, in an rtslib HBA), or None.
+
+        The name must match a configured pool by the old rules and the backstore's device
+        must be the one the old daemon used for it; two thin pools of one volume group
+        share both, and only then a pool is asked which holds the volume.
+        """
+        if _is_targetd_range(hba):
+            return None
+        candidates = naming.legacy_candidates(name, self.core.block_pools)
+        if not candidates:
+            return None
+        device = self.cfs.backstore_device(hba, name)
+        found = [(p, v) for p, v, dev in candidates if dev == device]
+        if len(found) > 1:
+            found = [(p, v) for p, v in found if self.core.block_pools[p].get_volume(v)]
+        return found[0] if len(found) == 1 else None
+
+    def _lun_of(self, view: TpgView, pool: str, volume: str) -> TpgLun | None:
+        """The TPG LUN exporting ``pool``/``volume``: targetd's (a name look-up) or, while
+        the old daemon's objects are around, an adopted one."""
+        lun = view.lun_for(naming.backstore_name(pool, volume))
+        if lun is not None:
+            return lun
+        names = naming.legacy_backstore_names(pool, volume)
+        for lun in view.luns.values():
+            if lun.name in names and self._decode(view, lun.number) == (pool, volume):
+                return lun
+        return None
+
+    def _legacy_backstore(self, pool: str, volume: str) -> tuple[str, str] | None:
+        """(HBA, name) of the old daemon's backstore of ``pool``/``volume``, or None.
+
+        The old daemon's HBAs are found with one listing of ``core`` per process; later
+        calls only check that those still exist (none are made any more: they go away as
+        they are migrated or destroyed).
+        """
+        if self._legacy is None:
+            self._legacy = set(self.cfs.legacy_backstores())
+        names = naming.legacy_backstore_names(pool, volume)
+        for hba, name in sorted(self._legacy):
+            if name not in names:
+                continue
+            if not self.cfs.so_dir(hba, name).is_dir():
+                self._legacy.discard((hba, name))
+                continue
+            if self._decode_legacy(hba, name) == (pool, volume):
+                return hba, name
+        return None
+
+    def _migrate(
+        self, view: TpgView, lun: TpgLun, pool: BlockPool, volume: str, undo: Undo
+    ) -> tuple[int, set[str]]:
+        """Move an adopted export of the old daemon to targetd's naming, unless one of its
+        initiators is logged in. Returns the TPG LUN to use and the ACLs changed.
+
+        A backstore cannot be renamed and a device can back only one backstore, so its
+        mapped LUNs, TPG LUN and backstore are removed and made again under targetd's
+        name, with the same unit serial and the same LUN numbers for every initiator
+        (each step undone on failure). An initiator logged in would see its LUN vanish
+        and come back: then the old objects are kept (and used) as they are, and the
+        move happens at a later change.
+        """
+        if naming.is_targetd_hba(lun.hba, lun.name):
+            return lun.number, set()
+        users = view.users_of(lun.number)
+        busy = sorted(w for w, _ in users if self.cfs.acl_has_session(w))
+        if busy:
+            log.info(
+                "an export made by the old daemon is kept as it is: its initiators are "
+                "logged in; it moves to targetd's naming at a later change",
+                pool=pool.name,
+                volume=volume,
+                backstore=lun.name,
+                logged_in=busy,
+            )
+            return lun.number, set()
+        old_device = self.cfs.backstore_device(lun.hba, lun.name) or ""
+        serial = self.cfs.backstore_serial(lun.hba, lun.name)
+        if not naming.is_serial(serial):
+            serial = self._volume(pool.name, volume)[1].uuid
+        for w, m in users:
+            self.cfs.delete_mapped_lun(w, m)
+            undo.add(lambda w=w, m=m: self.cfs.create_mapped_lun(w, m, lun.number))
+            del view.acls[w].mapped[m]
+        self.cfs.delete_lun(lun.number)
+        undo.add(lambda: self.cfs.create_lun(lun.number, lun.hba, lun.name))
+        del view.luns[lun.number]
+        self.cfs.delete_backstore(lun.hba, lun.name)
+        undo.add(lambda: self.cfs.create_backstore(lun.name, old_device, serial, at_hba=lun.hba))
+        if self._legacy is not None:
+            self._legacy.discard((lun.hba, lun.name))
+        name = naming.backstore_name(pool.name, volume)
+        hba = self.cfs.create_backstore(name, pool.device_path(volume), serial)
+        undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
+        number = lowest_free(view.luns, MAX_TPG_LUN)
+        assert number is not None  # one was just freed
+        self.cfs.create_lun(number, hba, name)
+        undo.add(lambda: self.cfs.delete_lun(number, quiet=True))
+        view.luns[number] = TpgLun(number, hba, name)
+        for w, m in users:
+            self._map(view, w, m, number, undo)
+        log.info(
+            "an export made by the old daemon moved to targetd's naming",
+            pool=pool.name,
+            volume=volume,
+            old_backstore=lun.name,
+            backstore=name,
+            initiators=sorted({w for w, _ in users}),
+        )
+        return number, {w for w, _ in users}
 
     def _ensure_lun(
         self, view: TpgView, name: str, pool: BlockPool, vol: Volume, undo: Undo
@@ -130,6 +263,13 @@ class LioExports(ExportHandler):
             self.cfs.set_tag(wwn, tag)
         creds = auth.get(wwn)
         if creds:
+            problem = check_auth_record(creds)
+            if problem is not None:  # never write what the rules refuse, nor drop CHAP
+                raise TargetdError(
+                    E.UNEXPECTED,
+                    f"the recorded CHAP settings of {wwn} in {self.state.path} are invalid "
+                    f"({problem}); set them again with initiator_set_auth",
+                )
             self.cfs.set_acl_auth(
                 wwn,
                 creds.get("in_user", ""),
@@ -148,13 +288,15 @@ class LioExports(ExportHandler):
         """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
         for number in set(tpg_luns):
             lun = view.luns.get(number)
-            if lun is None or not naming.is_targetd_hba(lun.hba, lun.name):
-                continue
+            if lun is None or self._decode(view, number) is None:
+                continue  # not targetd's, nor adopted from the old daemon
             if view.users_of(number):
                 continue
             self.cfs.delete_lun(number)
             self.cfs.delete_backstore(lun.hba, lun.name)
             del view.luns[number]
+            if self._legacy is not None:
+                self._legacy.discard((lun.hba, lun.name))
 
     def _record(self, doc: dict[str, Any], view: TpgView, wwns: Iterable[str]) -> None:
         """Refresh the persistent record of some ACLs from ``view`` and save it."""
@@ -203,15 +345,21 @@ class LioExports(ExportHandler):
         name = naming.backstore_name(pool, volume)
         hba = self.cfs.find_backstore(name)
         if hba is None:
-            return False
+            legacy = self._legacy_backstore(pool, volume)
+            if legacy is None:
+                return False
+            hba, name = legacy
         view = self.cfs.read(tags=False)
-        lun = view.lun_for(name)
+        lun = next((x for x in view.luns.values() if (x.hba, x.name) == (hba, name)), None)
         if lun is not None and view.users_of(lun.number):
             return True
-        # a backstore no ACL uses (left by a crash): remove it, it would hold the device
+        # a backstore no ACL uses (left by a crash, or by the old daemon): remove it, it
+        # would hold the device
         if lun is not None:
             self.cfs.delete_lun(lun.number)
         self.cfs.delete_backstore(hba, name)
+        if self._legacy is not None:
+            self._legacy.discard((hba, name))
         return False
 
     # -- exports ---------------------------------------------------------------------------
@@ -251,10 +399,12 @@ class LioExports(ExportHandler):
         name = naming.backstore_name(p.name, vol)
         # only the TPG's LUNs and this initiator's ACL are needed: no scan of other ACLs
         view = self.cfs.read(acls=False)
-        existing = view.lun_for(name)
+        existing = self._lun_of(view, p.name, vol)
+        if existing is not None and not naming.is_targetd_hba(existing.hba, existing.name):
+            view = self.cfs.read()  # the old daemon's: moving it needs all its users
         # an exported volume exists (vol_destroy refuses it): no storage tool call then
         v = None if existing is not None else self._volume(pool, vol)[1]
-        acl = self.cfs.read_acl(wwn)
+        acl = view.acls.get(wwn) or self.cfs.read_acl(wwn)
         if acl is not None:
             view.acls[wwn] = acl
             if acl.tag:
@@ -282,11 +432,13 @@ class LioExports(ExportHandler):
                             "export_destroy it first to move it",
                         )
         doc = self.state.load()
+        touched = {wwn}
 
         def body(undo: Undo) -> None:
             self._ready()
             if existing is not None:
-                tpg_lun = existing.number
+                tpg_lun, moved = self._migrate(view, existing, p, vol, undo)
+                touched.update(moved)
             else:
                 assert v is not None
                 tpg_lun = self._ensure_lun(view, name, p, v, undo)
@@ -294,17 +446,16 @@ class LioExports(ExportHandler):
                 self._new_acl(view, wwn, None, doc["auth"], undo)
             self._map(view, wwn, lun, tpg_lun, undo)
 
-        self._transaction({wwn}, view, body, doc)
+        self._transaction(touched, view, body, doc)
 
     def export_destroy(self, pool: str, vol: str, initiator_wwn: str) -> None:
         wwn = naming.normalize_initiator(initiator_wwn)
         p = self.core.block_pool(pool)
-        name = naming.backstore_name(p.name, vol)
         view = self.cfs.read(tags=False)
         acl = view.acls.get(wwn)
         if acl is not None:
             acl.tag = self.cfs.acl_tag(wwn)
-        lun = view.lun_for(name)
+        lun = self._lun_of(view, p.name, vol)
         maps = [m for m, t in acl.mapped.items() if t == lun.number] if acl and lun else []
         if not maps:
             raise TargetdError(
@@ -318,6 +469,8 @@ class LioExports(ExportHandler):
                 "export: use access_group_map_destroy",
             )
 
+        touched = {wwn}
+
         def body(undo: Undo) -> None:
             for m in maps:
                 self.cfs.delete_mapped_lun(wwn, m)
@@ -326,8 +479,10 @@ class LioExports(ExportHandler):
                 self.cfs.delete_acl(wwn)
                 del view.acls[wwn]
             self._drop_unused_luns(view, [lun.number])
+            if lun.number in view.luns:  # others still use it: move it if it is the old daemon's
+                touched.update(self._migrate(view, lun, p, vol, undo)[1])
 
-        self._transaction({wwn}, view, body)
+        self._transaction(touched, view, body)
 
     # -- initiators ------------------------------------------------------------------------
     def initiator_set_auth(
@@ -490,7 +645,7 @@ class LioExports(ExportHandler):
             raise TargetdError(E.ACCESS_GROUP_NOT_FOUND, f"access group {ag_name!r} not found")
         self._ready()
         name = naming.backstore_name(p.name, vol_name)
-        existing = view.lun_for(name)
+        existing = self._lun_of(view, p.name, vol_name)
         missing = members
         if existing is not None:
             missing = [w for w in members if existing.number not in view.acls[w].mapped.values()]
@@ -518,32 +673,40 @@ class LioExports(ExportHandler):
                     f"(for {w}); leave h_lun_id out to get a free one",
                 )
         lun_id = h_lun_id
+        touched = set(missing)
 
         def body(undo: Undo) -> None:
-            tpg_lun = self._ensure_lun(view, name, p, v, undo)
+            if existing is not None:
+                tpg_lun, moved = self._migrate(view, existing, p, vol_name, undo)
+                touched.update(moved)
+            else:
+                tpg_lun = self._ensure_lun(view, name, p, v, undo)
             for w in missing:
                 self._map(view, w, lun_id, tpg_lun, undo)
 
-        self._transaction(set(missing), view, body)
+        self._transaction(touched, view, body)
 
     def access_group_map_destroy(self, pool_name: str, vol_name: str, ag_name: str) -> None:
         p = self.core.block_pool(pool_name)
         view = self.cfs.read()
         members = view.groups().get(ag_name, [])
-        lun = view.lun_for(naming.backstore_name(p.name, vol_name))
+        lun = self._lun_of(view, p.name, vol_name)
         if lun is None or not members:
             return
         todo = [(w, m) for w in members for m, t in view.acls[w].mapped.items() if t == lun.number]
         if not todo:
             return
+        touched = {w for w, _ in todo}
 
         def body(undo: Undo) -> None:
             for w, m in todo:
                 self.cfs.delete_mapped_lun(w, m)
                 del view.acls[w].mapped[m]
             self._drop_unused_luns(view, [lun.number])
+            if lun.number in view.luns:  # others still use it: move it if it is the old daemon's
+                touched.update(self._migrate(view, lun, p, vol_name, undo)[1])
 
-        self._transaction({w for w, _ in todo}, view, body)
+        self._transaction(touched, view, body)
 
     # -- start-up --------------------------------------------------------------------------
     def restore(self) -> dict[str, int]:
@@ -560,12 +723,21 @@ class LioExports(ExportHandler):
         self._ready()
         view = self.cfs.read()
         for wwn, entry in sorted(doc["acls"].items()):
+            problem = check_acl_record(wwn, entry, doc["auth"].get(wwn))
+            if problem is not None:
+                log.error(
+                    "restore: the state file's entry breaks the naming rules; skipped",
+                    initiator=_shown(wwn),
+                    reason=problem,
+                )
+                counts["skipped"] += 1
+                continue
             try:
                 if wwn not in view.acls:
                     self._new_acl(view, wwn, entry.get("tag"), doc["auth"], Undo())
                     counts["acls"] += 1
                 for m_text, item in sorted(entry.get("luns", {}).items()):
-                    m = int(m_text)
+                    m = int(m_text)  # checked by check_acl_record
                     if m in view.acls[wwn].mapped:
                         continue
                     pool = self.core.block_pools.get(item["pool"])
@@ -579,7 +751,7 @@ class LioExports(ExportHandler):
                         counts["skipped"] += 1
                         continue
                     name = naming.backstore_name(pool.name, item["volume"])
-                    lun = view.lun_for(name)
+                    lun = self._lun_of(view, pool.name, item["volume"])
                     if lun is None:
                         hba = self.cfs.find_backstore(name)
                         if hba is None:
@@ -597,3 +769,64 @@ class LioExports(ExportHandler):
                 log.error("restore: could not restore an export", initiator=wwn, error=exc.message)
                 counts["skipped"] += 1
         return counts
+
+    def adopt(self) -> int:
+        """Take over the exports the old daemon (targetd 0.10.x) left in configfs.
+
+        They are listed, protected (-303) and destroyed like targetd's own from the first
+        call on (:meth:`_decode`); this records them, once, at start-up: every ACL that
+        maps one of the old daemon's backstores gets its entry in the state file, and its
+        CHAP settings (read from configfs) when targetd has none for it, so that they
+        survive a reboot without the old ``saveconfig.json``. Returns how many ACLs were
+        recorded.
+        """
+        if not self.cfs.tpg_exists():
+            return 0
+        view = self.cfs.read()
+        old = {
+            n
+            for n, lun in view.luns.items()
+            if not naming.is_targetd_hba(lun.hba, lun.name) and self._decode(view, n)
+        }
+        if not old:
+            return 0
+        doc = self.state.load()
+        wwns: set[str] = set()
+        for wwn, acl in view.acls.items():
+            if not old.intersection(acl.mapped.values()):
+                continue
+            if check_acl_record(wwn, {"tag": acl.tag, "luns": {}}, None) is not None:
+                log.warning(
+                    "an ACL made by the old daemon breaks the naming rules: not recorded",
+                    initiator=_shown(wwn),
+                )
+                continue
+            wwns.add(wwn)
+            if wwn in doc["auth"]:
+                continue
+            creds = self.cfs.acl_auth(wwn)
+            if not (creds["in_user"] and creds["in_pass"]):
+                creds["in_user"] = creds["in_pass"] = ""
+            if not (creds["out_user"] and creds["out_pass"]):
+                creds["out_user"] = creds["out_pass"] = ""
+            if not any(creds.values()):
+                continue
+            problem = check_auth_record(creds)
+            if problem is not None:
+                log.warning(
+                    "the CHAP settings the old daemon set cannot be recorded; set them "
+                    "again with initiator_set_auth",
+                    initiator=wwn,
+                    reason=problem,
+                )
+                continue
+            doc["auth"][wwn] = creds
+        if wwns:
+            self._record(doc, view, wwns)
+        log.info(
+            "exports made by the old daemon adopted: listed, protected and recorded; each "
+            "moves to targetd's naming when its exports are next changed",
+            acls=len(wwns),
+            backstores=len(old),
+        )
+        return len(wwns)

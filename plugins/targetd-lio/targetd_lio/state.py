@@ -16,6 +16,10 @@ change); it keeps a small JSON document instead, rewritten atomically after each
 that touched it), ``auth`` holds the CHAP credentials set with ``initiator_set_auth``,
 kept while the initiator has no ACL so they apply again when it gets one. The file holds
 CHAP secrets, like rtslib's ``saveconfig.json``: it is written with mode 0600.
+
+Nothing read from the file is trusted: :func:`check_acl_record` checks every entry with the
+same rules as a client's request before it is replayed (an entry written by an older
+version, or edited by hand, that breaks them is logged and skipped).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from targetd_core.plugin import Code, TargetdError
+from targetd_core.plugin import Code, TargetdError, check_name
+
+from . import naming
 
 VERSION = 1
 
@@ -61,6 +67,10 @@ class StateFile:
             )
         doc.setdefault("acls", {})
         doc.setdefault("auth", {})
+        if not isinstance(doc["acls"], dict) or not isinstance(doc["auth"], dict):
+            raise TargetdError(
+                Code.UNEXPECTED, f"the LIO state file {self.path} has an unknown format"
+            )
         return doc
 
     def save(self, doc: dict[str, Any]) -> None:
@@ -87,3 +97,58 @@ class StateFile:
                 f"cannot write the LIO state file {self.path}: {exc.strerror}; the change is "
                 "live but will not survive a reboot",
             ) from None
+
+
+def check_auth_record(creds: object) -> str | None:
+    """What is wrong with a recorded ``auth`` entry, or None if it may be written to LIO."""
+    if not isinstance(creds, dict):
+        return "its CHAP entry is not an object"
+    for key in ("in_user", "in_pass", "out_user", "out_pass"):
+        value = creds.get(key, "")
+        if value == "":
+            continue
+        try:
+            naming.check_chap_value(value, key)
+        except TargetdError as exc:
+            return f"its CHAP entry is invalid: {exc.message}"
+    return None
+
+
+def check_acl_record(wwn: object, entry: object, creds: object) -> str | None:
+    """What is wrong with a recorded ACL (name, tag, LUNs and its CHAP entry), or None.
+
+    The same rules as for a client's request: an iSCSI name in its normalised form, a
+    contract name as tag, LUN numbers 0..255, contract volume names, unit serials LIO
+    can store. An ACL whose CHAP entry is invalid is refused as a whole (re-creating it
+    without its credentials would open it to anyone using the name).
+    """
+    try:
+        if naming.normalize_initiator(wwn) != wwn:
+            return "the initiator name is not in its normalised (lower-case) form"
+    except TargetdError as exc:
+        return exc.message
+    if not isinstance(entry, dict):
+        return "the entry is not an object"
+    tag = entry.get("tag")
+    if tag is not None:
+        try:
+            naming.check_group_tag(check_name(tag, "access group name"))
+        except TargetdError as exc:
+            return exc.message
+    luns = entry.get("luns", {})
+    if not isinstance(luns, dict):
+        return "its LUNs are not an object"
+    for key, item in luns.items():
+        if naming.parse_lun_key(key) is None:
+            return f"LUN {key!r} is not a number in 0..255"
+        if not isinstance(item, dict) or not isinstance(item.get("pool"), str):
+            return f"LUN {key} has no pool"
+        try:
+            check_name(item.get("volume"), "volume name")
+        except TargetdError as exc:
+            return f"LUN {key}: {exc.message}"
+        if not naming.is_serial(item.get("uuid")):
+            return f"LUN {key} has no valid unit serial"
+    if creds is not None:
+        return check_auth_record(creds)
+    return None

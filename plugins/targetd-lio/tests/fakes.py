@@ -19,6 +19,8 @@ from targetd_core.plugin import BlockPool, PoolInfo, Volume
 
 
 class FakeConfigfs(Configfs):
+    """Every path is built through the real class' checked helpers (acl_dir, so_dir, ...)."""
+
     fail_on: str | None = None  # name of a method that raises OSError once
 
     def _maybe_fail(self, what: str) -> None:
@@ -28,25 +30,27 @@ class FakeConfigfs(Configfs):
 
             raise lio_error(what, OSError(16, "Device or resource busy"))
 
-    def create_backstore(self, name: str, device: str, serial: str) -> str:
+    def create_backstore(
+        self, name: str, device: str, serial: str, at_hba: str | None = None
+    ) -> str:
         self._maybe_fail("create_backstore")
         self.core.mkdir(parents=True, exist_ok=True)
-        hba = next(h for h in hba_candidates(name) if not (self.core / h).exists())
-        path = self.core / hba / name
+        hba = at_hba or next(h for h in hba_candidates(name) if not self.hba_dir(h).exists())
+        path = self.so_dir(hba, name)
         (path / "wwn").mkdir(parents=True)
         (path / "udev_path").write_text(device)
         (path / "wwn" / "vpd_unit_serial").write_text(f"T10 VPD Unit Serial Number: {serial}\n")
         return hba
 
     def delete_backstore(self, hba: str, name: str, quiet: bool = False) -> None:
-        path = self.core / hba / name
+        path = self.so_dir(hba, name)
         if path.exists():
             for f in ("udev_path", "wwn/vpd_unit_serial"):
                 (path / f).unlink(missing_ok=True)
             (path / "wwn").rmdir()
             path.rmdir()
-        if (self.core / hba).exists():
-            (self.core / hba).rmdir()
+        if self.hba_dir(hba).exists():
+            self.hba_dir(hba).rmdir()
 
     def backstores(self) -> list[str]:
         """Names of all storage objects."""
@@ -60,7 +64,7 @@ class FakeConfigfs(Configfs):
         super().create_lun(number, hba, name)
 
     def create_acl(self, wwn: str) -> None:
-        acl = self.tpg / "acls" / wwn
+        acl = self.acl_dir(wwn)
         acl.mkdir(parents=True)
         (acl / "tag").write_text("")
         (acl / "auth").mkdir()
@@ -72,7 +76,7 @@ class FakeConfigfs(Configfs):
     def delete_acl(self, wwn: str, quiet: bool = False) -> None:
         if not quiet:
             self._maybe_fail("delete_acl")
-        acl = self.tpg / "acls" / wwn
+        acl = self.acl_dir(wwn)
         for m in self.acl_mapped(wwn):
             self.delete_mapped_lun(wwn, m, quiet=quiet)
         if acl.exists():
@@ -90,14 +94,14 @@ class FakeConfigfs(Configfs):
             acl.rmdir()
 
     def set_tag(self, wwn: str, tag: str | None) -> None:
-        (self.tpg / "acls" / wwn / "tag").write_text("" if tag in (None, "NULL") else tag)
+        (self.acl_dir(wwn) / "tag").write_text("" if tag in (None, "NULL") else tag)
 
     def create_mapped_lun(self, wwn: str, mapped: int, tpg_lun: int) -> None:
         self._maybe_fail("create_mapped_lun")
         super().create_mapped_lun(wwn, mapped, tpg_lun)
 
     def auth_of(self, wwn: str) -> dict[str, str]:
-        acl = self.tpg / "acls" / wwn
+        acl = self.acl_dir(wwn)
         out = {
             f: (acl / "auth" / f).read_text()
             for f in ("userid", "password", "userid_mutual", "password_mutual")

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""In-process cost of the iSCSI plugin's own logic (name checks, checked configfs paths,
+the old daemon's adoption look-ups), on the unit tests' fake configfs in /dev/shm: no
+kernel, no storage tool, so only the Python side is measured.
+
+    .venv/bin/python bench/bench_lio_inprocess.py [--exports 250] [--rounds 20]
+
+With N exports (one volume per initiator, LUN 0) it prints medians of: export_list,
+export_create + export_destroy of one more volume, and volume_exported of an unexported
+volume (what vol_destroy asks). Run it on two trees to compare a change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "plugins", "targetd-lio"))
+
+from targetd_lio.service import LioExports  # noqa: E402
+from tests.fakes import FakeConfigfs, FakePool  # noqa: E402
+
+from targetd_core.config import Config  # noqa: E402
+from targetd_core.core import Core  # noqa: E402
+from targetd_core.locking import StorageLock  # noqa: E402
+
+TARGET = "iqn.2003-01.org.linux-iscsi.bench:targetd"
+POOL = "vg-targetd/thin_pool"
+
+
+def median_time(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--exports", type=int, default=250)
+    ap.add_argument("--rounds", type=int, default=20)
+    args = ap.parse_args()
+    n = args.exports
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    tmp = Path(tempfile.mkdtemp(prefix="bench-lio-", dir=base))
+    try:
+        core = Core(Config({}), StorageLock(tmp / "lock"))
+        (tmp / "dev").mkdir()
+        pool = FakePool(POOL, tmp / "dev")
+        core.block_pools[POOL] = pool
+        for i in range(n + 1):
+            pool.create_volume(f"v{i}", 4096)
+        cfs = FakeConfigfs(TARGET, root=tmp / "cfs")
+        (cfs.tpg / "lun").mkdir(parents=True)
+        (cfs.tpg / "acls").mkdir(parents=True)
+        svc = LioExports(core, TARGET, [], tmp / "state.json", cfs, lambda name, portals: None)
+        for i in range(n):
+            svc.export_create(POOL, f"v{i}", f"iqn.1994-05.com.example:h{i}", 0)
+        extra, wwn = f"v{n}", "iqn.1994-05.com.example:extra"
+
+        def cycle() -> None:
+            svc.export_create(POOL, extra, wwn, 0)
+            svc.export_destroy(POOL, extra, wwn)
+
+        print(f"{n} exports, medians of {args.rounds}:")
+        print(
+            f"  export_list                    {median_time(svc.export_list, args.rounds) * 1e3:8.2f} ms"
+        )
+        print(f"  export_create + export_destroy {median_time(cycle, args.rounds) * 1e3:8.2f} ms")
+        ve = median_time(lambda: svc.volume_exported(POOL, extra), args.rounds)
+        print(f"  volume_exported (not exported) {ve * 1e3:8.3f} ms")
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
