@@ -12,7 +12,7 @@ HERE=$(dirname "$(readlink -f "$0")")
 cat > "$R"/etc/fstab <<'FSTAB'
 LABEL=storagehost-root  /                 ext4  errors=remount-ro           0 1
 # the apt repository disk the host prepares (contrib/appliance repo); absent = no repository
-LABEL=targetd-repo      /srv/targetd-repo ext4  ro,noload,nofail,x-systemd.device-timeout=10s 0 0
+LABEL=targetd-repo      /srv/targetd-repo ext4  ro,noload,nofail,x-systemd.device-timeout=300s 0 0
 FSTAB
 mkdir -p "$R"/srv/targetd-repo
 echo storagehost > "$R"/etc/hostname
