@@ -241,7 +241,7 @@ def test_reboot_finds_everything_back(host: Guest):
 def test_upgrade_restarts_once(host: Guest, packages: list[str], versions: tuple[str, str]):
     g = host
     before = service(g)
-    cursor = g.out("journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p'")
+    cursor = g.out("journalctl -n 1 -o cat --show-cursor --no-pager | sed -n 's/^-- cursor: //p'")
     assert cursor, "journald gives a cursor"
     S.client.close()
     g.run(
