@@ -199,7 +199,7 @@ def test_volume_exported_over_iscsi_and_written(host: Guest):
     assert any(v["name"] == VOL and v["size"] == 64 << 20 for v in c.vol_list(THIN))
     c.export_create(THIN, VOL, S.initiator, 0)
     disk = iscsi_login(g)
-    g.run(f"dd of={disk} bs=1M oflag=direct status=none", input=DATA)
+    g.run(f"dd of={disk} bs=1M iflag=fullblock oflag=direct status=none", input=DATA)
     iscsi_logout(g)
     lv = "/dev/vg-targetd/" + VOL
     assert sha_of(g, lv) == hashlib.sha256(DATA).hexdigest(), (
