@@ -309,7 +309,8 @@ def test_purge(host: Guest, packages: list[str]):
         "/usr/lib/targetd is gone"
     )
     assert g.out("systemctl show -p LoadState --value targetd.service") == "not-found"
-    # the administrator's configuration is no package's file, and the storage is data
+    # the configuration and the LIO state file are the administrator's; the storage is data
     assert g.run("test -e /etc/target/targetd.yaml", check=False).returncode == 0
+    assert g.run("test -s /etc/target/targetd_lio.json", check=False).returncode == 0
     assert VOL in g.out(["lvs", "--noheadings", "-o", "lv_name", "vg-targetd"])
     assert os.path.basename(S.fs_path) in g.out(["btrfs", "subvolume", "list", BTRFS])
