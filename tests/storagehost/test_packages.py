@@ -153,7 +153,7 @@ def test_install_from_the_repository_disk(
     )
     g.run(
         "cd /srv/targetd-repo/v1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./*.deb",
-        timeout=1800,
+        timeout=3600,
     )
     got = g.out(["dpkg-query", "-W", "-f=${Package} ${Version} ${db:Status-Abbrev}\\n"] + packages)
     for line in got.splitlines():
@@ -246,7 +246,7 @@ def test_upgrade_restarts_once(host: Guest, packages: list[str], versions: tuple
     S.client.close()
     g.run(
         "cd /srv/targetd-repo/v2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./*.deb",
-        timeout=1800,
+        timeout=3600,
     )
     got = g.out(["dpkg-query", "-W", "-f=${Package} ${Version}\\n"] + packages)
     assert all(line.split()[1].startswith(versions[1]) for line in got.splitlines()), got
@@ -282,7 +282,7 @@ def test_remove_stops_the_service(host: Guest, packages: list[str]):
     S.client.close()
     g.run(
         ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "remove", "-y", "-q"] + packages,
-        timeout=900,
+        timeout=3600,
     )
     st = service(g)
     assert st["ActiveState"] in ("inactive", "failed") and st["MainPID"] == "0", st
@@ -298,7 +298,7 @@ def test_purge(host: Guest, packages: list[str]):
     g = host
     g.run(
         ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "purge", "-y", "-q"] + packages,
-        timeout=900,
+        timeout=3600,
     )
     left = g.out(
         "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' 'targetd*' 2>/dev/null "
