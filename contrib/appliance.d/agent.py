@@ -290,12 +290,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=18701)
     ap.add_argument("--token-file", required=True)
+    ap.add_argument("--no-zvol-links", action="store_true",
+                    help="leave /dev/zvol links to udev (the storage-host guest has it)")
     a = ap.parse_args()
     with open(a.token_file, "rb") as f:
         TOKEN = f.read().strip()
     os.environ.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     os.environ["LVM_SUPPRESS_FD_WARNINGS"] = "1"
-    threading.Thread(target=uevent_loop, daemon=True).start()
+    if not a.no_zvol_links:
+        threading.Thread(target=uevent_loop, daemon=True).start()
     with Server(("0.0.0.0", a.port), Handler) as srv:
         print(f"appliance-agent listening on {a.port}", file=sys.stderr, flush=True)
         srv.serve_forever()

@@ -1,0 +1,139 @@
+"""Fixtures of the storagehost tier: the project's .debs (this version and a rebuilt, higher
+one), the apt repository disk made from them, and the storage-host guests.
+
+This tier never skips: what it cannot build or boot is an error. Run it with
+`contrib/run-tests storagehost` (root, a Debian 12 host; QEMU and the build tools are
+installed by contrib/appliance).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from tests.storagehost.host import ROOT, Guest, appliance
+
+BUILD_DEB = ROOT / "contrib" / "packaging" / "build-deb"
+SET_VERSION = ROOT / "contrib" / "packaging" / "set-version"
+# not for production: built by `build-deb all`, never installed on a storage host
+NOT_INSTALLED = ("targetd-example",)
+SKIP_TREE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.img",
+    "*.cpio",
+)
+
+
+def current_version() -> str:
+    out = subprocess.run(
+        [sys.executable, str(SET_VERSION), "--check"], check=True, capture_output=True, text=True
+    ).stdout
+    return out.split()[0]
+
+
+def bumped(version: str) -> str:
+    """A version that sorts after version: the next micro release."""
+    v = Version(version)
+    return f"{v.major}.{v.minor}.{v.micro + 1}"
+
+
+def build_debs(tree: Path, out: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(tree / "contrib" / "packaging" / "build-deb"),
+            "--out",
+            str(out),
+            "all",
+        ],
+        check=True,
+        cwd=tree,
+    )
+    for name in NOT_INSTALLED:
+        for deb in out.glob(f"{name}_*.deb"):
+            deb.unlink()
+
+
+def deb_field(deb: Path, field: str) -> str:
+    return subprocess.run(
+        ["dpkg-deb", "-f", str(deb), field], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("storagehost")
+
+
+@pytest.fixture(scope="session")
+def versions() -> tuple[str, str]:
+    v1 = current_version()
+    return v1, bumped(v1)
+
+
+@pytest.fixture(scope="session")
+def repo(workdir: Path, versions: tuple[str, str]) -> Path:
+    """The guest's apt repository: v1/ (this tree's .debs), v2/ (the same tree with a higher
+    version, for the upgrade), deps/ with Packages and Release (what they need from Debian),
+    wheels/ and src.tar (for contrib/quickstart, which pip-installs the checkout)."""
+    v1, v2 = versions
+    sets = workdir / "sets"
+    build_debs(ROOT, sets / "v1")
+    tree = workdir / "tree-v2"
+    shutil.copytree(ROOT, tree, ignore=SKIP_TREE, symlinks=True)
+    subprocess.run(
+        [sys.executable, str(tree / "contrib" / "packaging" / "set-version"), v2],
+        check=True,
+        cwd=tree,
+    )
+    build_debs(tree, sets / "v2")
+    out = workdir / "repo"
+    appliance("repo", str(out), str(sets / "v1"), str(sets / "v2"))
+    # quickstart installs the checkout with pip: the guest has no index, so a wheelhouse
+    # (built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds)
+    src = workdir / "src"
+    shutil.copytree(ROOT, src, ignore=SKIP_TREE, symlinks=True)
+    with tarfile.open(out / "src.tar", "w") as tf:
+        tf.add(src, arcname=".")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    dists = [str(src)] + [str(p.parent) for p in sorted(src.glob("plugins/*/pyproject.toml"))]
+    subprocess.run(pip + ["wheel", "-q", "-w", str(out / "wheels")] + dists, check=True)
+    subprocess.run(
+        pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=64", "wheel"], check=True
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def packages(repo: Path) -> list[str]:
+    """Names of the project's packages, read from the built .debs."""
+    return sorted(deb_field(d, "Package") for d in (repo / "v1").glob("*.deb"))
+
+
+@pytest.fixture(scope="module")
+def guest_factory(repo: Path) -> Iterator[list[Guest]]:
+    booted: list[Guest] = []
+    yield booted
+    for g in booted:
+        g.down()
+
+
+def boot(guest_factory: list[Guest], repo: Path, name: str) -> Guest:
+    g = Guest.boot(f"storagehost-{name}-{os.getpid()}", repo)
+    guest_factory.append(g)
+    return g
