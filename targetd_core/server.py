@@ -19,6 +19,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
 from .config import Config, parse_bind
+from .logs import enabled_for
 from .tlscheck import make_server_context
 from .worker import DEFAULT_REQUEST_TIMEOUT, ConnectionThreadWorker
 
@@ -40,7 +41,7 @@ class StructlogGunicornLogger(Logger):
         log = self._bound
         if log is None:
             log = self._bound = self._log.bind()
-        if not log.is_enabled_for(_LEVELS[level]):
+        if not enabled_for(log, _LEVELS[level]):
             return  # not formatted when its level is off (gunicorn logs each request at debug)
         text = str(msg) % args if args else str(msg)
         getattr(log, level)(text, exc_info=kwargs.get("exc_info", False))
