@@ -131,6 +131,31 @@ class _ReplyBuffer:
         return getattr(self.sock, name)
 
 
+def _close_graceful(conn: socket.socket, linger: float = 2.0, most: int = 65536) -> None:
+    """Close so that the reply arrives even when the client is still sending (a 413
+    for a body that was never read): send FIN, read and drop what comes (at most
+    ``most`` bytes, ``linger`` seconds) until the client closes too, then close.
+    Closing with unread data would make the kernel send RST, and the client could
+    lose the reply. (gunicorn 23+ has util.close_graceful; 20.1 does not.)"""
+    try:
+        conn.shutdown(socket.SHUT_WR)  # on a TLS socket: TCP FIN, no close_notify
+        deadline = time.monotonic() + linger
+        drained = 0
+        while drained < most:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            conn.settimeout(left)
+            data = conn.recv(4096)
+            if not data:
+                break
+            drained += len(data)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
 def _enough_files(wanted: int) -> None:
     """Raise the soft limit of open files towards ``wanted`` (at most the hard limit):
     every connection is a descriptor, and the default soft limit is often 1024."""
@@ -352,11 +377,7 @@ class ConnectionThreadWorker(base.Worker):
         except Exception as exc:
             self.handle_error(req, conn, addr, exc)
         finally:
-            try:
-                conn.settimeout(2.0)
-                util.close_graceful(conn) if hasattr(util, "close_graceful") else conn.close()
-            except OSError:
-                conn.close()
+            _close_graceful(conn)
 
     def _handle_request(self, req: Any, conn: socket.socket, addr: Any, server: Any) -> bool:
         """Answer one request; True if the connection stays open for another."""
