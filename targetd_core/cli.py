@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         pools=sorted([*core.block_pools, *core.fs_pools]),
         pid=os.getpid(),
     )
-    TargetdServer(app, options).run()
+    TargetdServer(app, options, cfg).run()
     return 0
 
 

@@ -20,6 +20,11 @@ REDACTED = "<redacted>"
 
 _secrets: set[str] = set()
 
+# The level configure() filters at: older structlog (Debian 12 ships 22.3) has no
+# ``is_enabled_for`` on its filtering loggers, so enabled_for() falls back to this.
+# NOTSET (nothing filtered) is structlog's own default until configure() runs.
+_min_level = logging.NOTSET
+
 
 def add_secret(value: str | None) -> None:
     """Remember a secret value so that it is scrubbed from any log line."""
@@ -68,9 +73,20 @@ def _redact_processor(logger: Any, name: str, event: dict[str, Any]) -> dict[str
 _PLAIN = (int, float, bool, type(None))  # nothing to scrub in these
 
 
+def enabled_for(logger: Any, level: int) -> bool:
+    """Whether ``logger`` emits events at ``level`` (a stdlib level number), so that
+    work for an event that would be dropped can be skipped, checked once by the caller.
+    Asks the logger where structlog can tell; otherwise the level configure() set."""
+    check = getattr(logger, "is_enabled_for", None)
+    if check is not None:
+        return bool(check(level))
+    return level >= _min_level
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog (and the stdlib logging that gunicorn uses)."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    global _min_level
     numeric = logging.getLevelName(level.upper())
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -90,6 +106,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),  # one write per line
         cache_logger_on_first_use=False,
     )
+    _min_level = numeric
     logging.basicConfig(
         level=numeric, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
     )

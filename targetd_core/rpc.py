@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
 from .errors import Code, TargetdError
 from .jsonwire import BigNumber, JsonRefused, parse
-from .logs import REDACTED, redact_params
+from .logs import REDACTED, enabled_for, redact_params
 from .methods import RpcMethod
 from .params import bind, is_secret_param
 
@@ -98,7 +98,7 @@ class Dispatcher:
         # A logger built once from the configuration in force (the module's lazy proxy
         # would rebuild it on every call); debug work is skipped when debug is off.
         self._log = log.bind()
-        self._debug = self._log.is_enabled_for(logging.DEBUG)
+        self._debug = enabled_for(self._log, logging.DEBUG)
         self.methods: dict[str, Callable[..., Any]] = {
             name: self._wrap(m) for name, m in core.methods.items()
         }

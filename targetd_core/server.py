@@ -19,8 +19,9 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
 from .config import Config, parse_bind
+from .logs import enabled_for
 from .tlscheck import make_server_context
-from .worker import DEFAULT_REQUEST_TIMEOUT, ConnectionThreadWorker
+from .worker import DEFAULT_REQUEST_TIMEOUT
 
 WORKER_CONNECTIONS = 1000  # per worker; more wait in the listen queue
 
@@ -40,7 +41,7 @@ class StructlogGunicornLogger(Logger):
         log = self._bound
         if log is None:
             log = self._bound = self._log.bind()
-        if not log.is_enabled_for(_LEVELS[level]):
+        if not enabled_for(log, _LEVELS[level]):
             return  # not formatted when its level is off (gunicorn logs each request at debug)
         text = str(msg) % args if args else str(msg)
         getattr(log, level)(text, exc_info=kwargs.get("exc_info", False))
@@ -89,13 +90,8 @@ def _ssl_context(conf: Any, default_factory: Any) -> Any:
     return make_server_context(conf.certfile, conf.keyfile)
 
 
-def worker_class(config: Config) -> type[ConnectionThreadWorker]:
-    """targetd's worker class with this configuration's request timeout."""
-    timeout = float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
-    attrs: dict[str, Any] = {"request_timeout": timeout}
-    if config["ssl"]:
-        attrs["tls_context"] = make_server_context(config["ssl_cert"], config["ssl_key"])
-    return type("TargetdWorker", (ConnectionThreadWorker,), attrs)
+#: by name: gunicorn < 21 (Debian 12 ships 20.1) does not take a class object here
+WORKER_CLASS = "targetd_core.worker.ConnectionThreadWorker"
 
 
 def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
@@ -104,7 +100,7 @@ def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bind": [address],
         "workers": config["workers"],
-        "worker_class": worker_class(config),
+        "worker_class": WORKER_CLASS,
         "threads": config["threads"],
         "worker_connections": config.get("max_connections", WORKER_CONNECTIONS),
         "timeout": 120,
@@ -134,34 +130,42 @@ def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
 
 
 class TargetdServer(BaseApplication):
-    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+    """The gunicorn application; it also holds what targetd's worker needs from the
+    configuration (``request_timeout``, ``tls_context``), made here before the fork."""
+
+    def __init__(self, app: Any, options: dict[str, Any], config: Config | None = None) -> None:
         self.application = app
         self.options = options
+        self.request_timeout = DEFAULT_REQUEST_TIMEOUT
+        self.tls_context: ssl.SSLContext | None = None
+        if config is not None:
+            self.request_timeout = float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
+            if config["ssl"]:
+                self.tls_context = make_server_context(config["ssl_cert"], config["ssl_key"])
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            if key == "worker_class" and self._loaded:
-                value = self._fresh_tls(value)
             self.cfg.set(key, value)
+        if self._loaded:
+            self._fresh_tls()
         self._loaded = True
 
     _loaded = False
 
-    def _fresh_tls(self, cls: Any) -> Any:
+    def _fresh_tls(self) -> None:
         """On SIGHUP (new workers): the TLS context again from the certificate and key
         files, so that renewed ones take effect; the old one stays if they do not load."""
-        if getattr(cls, "tls_context", None) is None:
-            return cls
+        if self.tls_context is None:
+            return
         try:
             ctx = make_server_context(self.options["certfile"], self.options["keyfile"])
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             structlog.get_logger("targetd").error(
                 "the certificate or key does not load; serving the old ones", error=str(exc)
             )
-            return cls
-        self.options["worker_class"] = cls = type(cls.__name__, (cls,), {"tls_context": ctx})
-        return cls
+            return
+        self.tls_context = ctx
 
     def load(self) -> Any:
         return self.application

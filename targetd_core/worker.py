@@ -38,9 +38,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-from gunicorn import http, sock, util
+from gunicorn import http, util
 from gunicorn.http import wsgi
 from gunicorn.workers import base
+
+from .tlscheck import make_server_context
 
 SPARE_THREADS_MAX = 16  # a thread that finds more spares (and the minimum) than this ends
 HEARTBEAT = 0.5  # seconds between the main thread's looks at the world
@@ -129,6 +131,31 @@ class _ReplyBuffer:
         return getattr(self.sock, name)
 
 
+def _close_graceful(conn: socket.socket, linger: float = 2.0, most: int = 65536) -> None:
+    """Close so that the reply arrives even when the client is still sending (a 413
+    for a body that was never read): send FIN, read and drop what comes (at most
+    ``most`` bytes, ``linger`` seconds) until the client closes too, then close.
+    Closing with unread data would make the kernel send RST, and the client could
+    lose the reply. (gunicorn 23+ has util.close_graceful; 20.1 does not.)"""
+    try:
+        conn.shutdown(socket.SHUT_WR)  # on a TLS socket: TCP FIN, no close_notify
+        deadline = time.monotonic() + linger
+        drained = 0
+        while drained < most:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            conn.settimeout(left)
+            data = conn.recv(4096)
+            if not data:
+                break
+            drained += len(data)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
 def _enough_files(wanted: int) -> None:
     """Raise the soft limit of open files towards ``wanted`` (at most the hard limit):
     every connection is a descriptor, and the default soft limit is often 1024."""
@@ -144,14 +171,19 @@ def _enough_files(wanted: int) -> None:
 class ConnectionThreadWorker(base.Worker):
     """A gunicorn worker that serves each connection on its own thread."""
 
-    #: seconds a client has to deliver a whole request (server.py sets it from the config)
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    #: one TLS context for every connection of every worker (made before the fork):
-    #: gunicorn would build one, reading the key and certificate files, per connection,
-    #: and sessions could not be resumed on another connection or worker
-    tls_context: ssl.SSLContext | None = None
+    # Settings come from the application object (server.TargetdServer), not from class
+    # attributes: gunicorn < 21 (Debian 12 ships 20.1) takes a worker class only by name.
+    # ``request_timeout``: seconds a client has to deliver a whole request.
+    # ``tls_context``: one TLS context for every connection of every worker, made before
+    # the fork (and again on SIGHUP): gunicorn would build one, reading the key and
+    # certificate files, per connection, and sessions could not be resumed on another
+    # connection or worker. Without one (another application), each worker makes its own.
 
     def init_process(self) -> None:
+        self._tls: ssl.SSLContext | None = getattr(self.app, "tls_context", None)
+        if self.cfg.is_ssl and self._tls is None:
+            self._tls = make_server_context(self.cfg.certfile, self.cfg.keyfile)
+        timeout = getattr(self.app, "request_timeout", None)
         self._lock = threading.Lock()
         self._spare = 0  # threads waiting in accept()
         self._threads = 0  # all connection threads
@@ -159,7 +191,7 @@ class ConnectionThreadWorker(base.Worker):
         self._max_conns = max(1, self.cfg.worker_connections)
         self._spare_min = max(1, min(self.cfg.threads, self._max_conns))
         self._spare_max = max(SPARE_THREADS_MAX, 2 * self._spare_min)
-        self._request_timeout = float(self.request_timeout)
+        self._request_timeout = float(timeout or DEFAULT_REQUEST_TIMEOUT)
         # the longest one read may wait: the keep-alive idle time, at most the timeout
         self._idle_wait = min(float(self.cfg.keepalive or 5), self._request_timeout)
         _enough_files(2 * self._max_conns + 256)
@@ -271,8 +303,8 @@ class ConnectionThreadWorker(base.Worker):
     # -- one connection -----------------------------------------------------------------
 
     def _handshake(self, conn: socket.socket, reader: _DeadlineSocket) -> ssl.SSLSocket:
-        ctx = self.tls_context or sock.ssl_context(self.cfg)
-        tls = ctx.wrap_socket(
+        assert self._tls is not None  # init_process made one when the config has TLS
+        tls = self._tls.wrap_socket(
             conn,
             server_side=True,
             do_handshake_on_connect=False,
@@ -345,11 +377,7 @@ class ConnectionThreadWorker(base.Worker):
         except Exception as exc:
             self.handle_error(req, conn, addr, exc)
         finally:
-            try:
-                conn.settimeout(2.0)
-                util.close_graceful(conn) if hasattr(util, "close_graceful") else conn.close()
-            except OSError:
-                conn.close()
+            _close_graceful(conn)
 
     def _handle_request(self, req: Any, conn: socket.socket, addr: Any, server: Any) -> bool:
         """Answer one request; True if the connection stays open for another."""

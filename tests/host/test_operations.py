@@ -15,8 +15,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import requests
-from referencing import Registry
-from referencing.jsonschema import DRAFT7
 
 import targetd_core
 
@@ -34,13 +32,29 @@ def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     d.stop()
 
 
+def _openrpc_validator() -> jsonschema.Draft7Validator:
+    """The OpenRPC meta-schema, whose $ref to the JSON Schema draft 7 meta-schema is
+    resolved locally: with ``referencing`` (jsonschema 4.18+), or with RefResolver
+    on older jsonschema (Debian 12 ships 4.10), which has no ``registry``."""
+    schema = json.loads(SCHEMA.read_text())
+    meta = jsonschema.Draft7Validator.META_SCHEMA
+    try:
+        from referencing import Registry
+        from referencing.jsonschema import DRAFT7
+    except ImportError:
+        resolver = jsonschema.RefResolver.from_schema(
+            schema, store={"https://meta.json-schema.tools": meta}
+        )
+        return jsonschema.Draft7Validator(schema, resolver=resolver)
+    registry = Registry().with_resource(
+        "https://meta.json-schema.tools", DRAFT7.create_resource(meta)
+    )
+    return jsonschema.Draft7Validator(schema, registry=registry)
+
+
 def test_discover_is_valid_openrpc_and_matches_the_registry(metered: Daemon) -> None:
     doc = metered.call("rpc.discover")
-    registry = Registry().with_resource(
-        "https://meta.json-schema.tools",
-        DRAFT7.create_resource(jsonschema.Draft7Validator.META_SCHEMA),
-    )
-    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()), registry=registry).validate(doc)
+    _openrpc_validator().validate(doc)
     listed = json.loads(run_targetd(["-c", str(metered.config_path), "plugins", "--json"]).stdout)
     registered = {(m, p["name"]) for p in listed for m in p["methods"]}
     described = {(m["name"], m["x-targetd-plugin"]) for m in doc["methods"]}

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from targetd_core.jsonwire import MAX_DEPTH, BigNumber, JsonRefused, dumps, parse
 
 
-@given(st.integers(min_value=-(10**9000), max_value=10**9000))
+# Bounds under Python's 4300-digit int-to-text limit: Debian 12's hypothesis (6.67)
+# writes them out in the strategy's repr. Past 10**4000 the text is built directly.
+@given(st.integers(min_value=-(10**4200), max_value=10**4200))
 def test_integers_of_any_size_round_trip(n: int) -> None:
     text = repr(n) if abs(n) < 10**4000 else None
     if text is None:  # beyond the int-to-text limit: build the text directly
