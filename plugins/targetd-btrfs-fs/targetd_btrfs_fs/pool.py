@@ -42,6 +42,8 @@ log = structlog.get_logger("targetd.btrfs")
 
 FS_DIR = "targetd_fs"
 SS_DIR = "targetd_ss"
+#: Prefix of a subvolume being made (see create_fs); never a valid fs name.
+NEW_PREFIX = ".new-"
 #: Namespace for pool uuids of pools that are not the top of their file system.
 POOL_UUID_NS = uuidlib.UUID("6f1d7a52-4a0e-4b5e-9a57-3b1f2f1b7c11")
 #: Environment for btrfs: it prints creation times in local time, without a zone.
@@ -293,18 +295,36 @@ class BtrfsPool(FsPool):
     # -- changes --------------------------------------------------------------------
 
     def create_fs(self, name: str, size_bytes: int) -> None:
+        """A subvolume, with its quota set before it gets its name: it is made as
+        ``.new-<name>`` (not a valid fs name, so never listed), limited, then renamed,
+        so a daemon killed half way never leaves an fs without the quota it was asked
+        for (a leftover temporary is removed by the next create of that name)."""
         check_name(name, "file system name")
         with self._dir(FS_DIR, create=True) as fsd:
-            _btrfs("subvolume", "create", _at(fsd, name), fds=(fsd,))
-            if size_bytes > 0:
+            if size_bytes <= 0:
+                _btrfs("subvolume", "create", _at(fsd, name), fds=(fsd,))
+                return
+            tmp = NEW_PREFIX + name
+            if _subvolume_here(fsd, tmp):
+                self._delete(fsd, [tmp])
+            _btrfs("subvolume", "create", _at(fsd, tmp), fds=(fsd,))
+            try:
+                # Idempotent: a no-op when quotas are already on. The first time,
+                # the kernel rescans the whole file system (costly on a big one).
+                _btrfs("quota", "enable", self.path)
+                _btrfs("qgroup", "limit", str(size_bytes), _at(fsd, tmp), fds=(fsd,))
                 try:
-                    # Idempotent: a no-op when quotas are already on. The first time,
-                    # the kernel rescans the whole file system (costly on a big one).
-                    _btrfs("quota", "enable", self.path)
-                    _btrfs("qgroup", "limit", str(size_bytes), _at(fsd, name), fds=(fsd,))
-                except TargetdError:
-                    self._delete(fsd, [name])
-                    raise
+                    os.stat(name, dir_fd=fsd, follow_symlinks=False)
+                except FileNotFoundError:
+                    pass
+                else:
+                    raise TargetdError(Code.FS_OR_SNAPSHOT_EXISTS, f"{name!r} exists in the pool")
+                os.rename(tmp, name, src_dir_fd=fsd, dst_dir_fd=fsd)
+            except (TargetdError, OSError) as exc:
+                self._delete(fsd, [tmp])
+                if isinstance(exc, OSError):
+                    raise TargetdError(Code.UNEXPECTED, f"cannot name the new fs: {exc}") from exc
+                raise
 
     def fs_paths(self, fs: FileSystem) -> list[str]:
         return [fs.full_path, self.ss_dir(fs.name)]
@@ -376,7 +396,7 @@ class BtrfsPool(FsPool):
         """Delete subvolumes ``names`` of an open directory; each must be a subvolume
         there (not a link to one elsewhere)."""
         for n in names:
-            if not _subvolume_here(dir_fd, check_name(n)):
+            if not _subvolume_here(dir_fd, check_component(n)):
                 raise TargetdError(
                     Code.UNEXPECTED, f"{n!r} is not a subvolume (a link?); not deleting it"
                 )
