@@ -298,15 +298,17 @@ class BtrfsPool(FsPool):
         """A subvolume, with its quota set before it gets its name: it is made as
         ``.new-<name>`` (not a valid fs name, so never listed), limited, then renamed,
         so a daemon killed half way never leaves an fs without the quota it was asked
-        for (a leftover temporary is removed by the next create of that name)."""
+        for (leftover temporaries are removed by the next create with a quota)."""
         check_name(name, "file system name")
         with self._dir(FS_DIR, create=True) as fsd:
             if size_bytes <= 0:
                 _btrfs("subvolume", "create", _at(fsd, name), fds=(fsd,))
                 return
             tmp = NEW_PREFIX + name
-            if _subvolume_here(fsd, tmp):
-                self._delete(fsd, [tmp])
+            # Temporaries of creates cut short (killed); none is in flight: the storage
+            # lock is held.
+            stale = [n for n in os.listdir(fsd) if n.startswith(NEW_PREFIX)]
+            self._delete(fsd, [n for n in stale if _subvolume_here(fsd, n)])
             _btrfs("subvolume", "create", _at(fsd, tmp), fds=(fsd,))
             try:
                 # Idempotent: a no-op when quotas are already on. The first time,
