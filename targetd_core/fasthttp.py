@@ -62,9 +62,26 @@ class Request:
         self.close = close
 
 
+#: heads seen lately -> their parse (a client sends the same head call after call)
+_cache: dict[bytes, Request | None] = {}
+CACHE_SIZE = 64
+
+
 def parse_head(head: bytes) -> Request | None:
     """The request of a head (the bytes before the blank line), or None if it is not a
     plain request (gunicorn's parser then takes it)."""
+    try:
+        return _cache[head]
+    except KeyError:
+        pass
+    req = _parse_head(head)
+    if len(_cache) >= CACHE_SIZE:
+        _cache.clear()
+    _cache[head] = req
+    return req
+
+
+def _parse_head(head: bytes) -> Request | None:
     lines = head.split(b"\r\n")
     m = _REQUEST_LINE.fullmatch(lines[0])
     if m is None or len(lines) > 101:

@@ -163,6 +163,7 @@ class ConnectionThreadWorker(base.Worker):
         self._spare_max = max(SPARE_THREADS_MAX, 2 * self._spare_min)
         self._request_timeout = float(self.request_timeout)
         self._fast = not self.cfg.accesslog  # the fast path writes no access log
+        self._tls = bool(self.cfg.is_ssl)
         # the longest one read may wait: the keep-alive idle time, at most the timeout
         self._idle_wait = min(float(self.cfg.keepalive or 5), self._request_timeout)
         _enough_files(2 * self._max_conns + 256)
@@ -404,7 +405,7 @@ class ConnectionThreadWorker(base.Worker):
         """Answer one plain request (gunicorn's pre/post_request hooks and access log are
         not run: targetd sets none, and the fast path is off when an access log is
         configured); True if the connection stays open for another."""
-        environ = fasthttp.environ(head, body, addr, server, self.cfg.is_ssl)
+        environ = fasthttp.environ(head, body, addr, server, self._tls)
         self.nr += 1
         if self.nr >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
