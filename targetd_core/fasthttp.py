@@ -31,7 +31,9 @@ SERVER = getattr(gunicorn, "SERVER", "gunicorn")
 SERVER_SOFTWARE = getattr(gunicorn, "SERVER_SOFTWARE", SERVER)
 
 _REQUEST_LINE = re.compile(rb"(GET|POST) (/[A-Za-z0-9/._~-]*) HTTP/1\.1")
-_HEADER = re.compile(rb"([A-Za-z0-9-]+):[ \t]*([!-~](?:[ -~]*[!-~])?)?[ \t]*")
+# one character class for the value (spaces are stripped after the match): patterns
+# whose parts overlap would backtrack quadratically on a long line that fails at its end
+_HEADER = re.compile(rb"([A-Za-z0-9-]+):([\t -~]*)")
 _LENGTH = re.compile(rb"[0-9]{1,7}")
 
 #: header (lower case) -> its WSGI environ key; None: read by the fast path itself
@@ -98,7 +100,7 @@ def _parse_head(head: bytes) -> Request | None:
         if name not in KNOWN_HEADERS or name in seen:
             return None
         seen.add(name)
-        value = h.group(2) or b""
+        value = h.group(2).strip(b" \t")
         key = KNOWN_HEADERS[name]
         if key is not None:
             headers[key] = value.decode("latin-1")
