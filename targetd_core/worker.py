@@ -379,24 +379,30 @@ class ConnectionThreadWorker(base.Worker):
         """Read one plain request: ((head, body), the bytes after it). (None, bytes read)
         if the request is not plain; (None, b"") if the client closed the connection."""
         end = buf.find(b"\r\n\r\n")
-        while end < 0:
-            if len(buf) > fasthttp.MAX_HEAD:
-                return None, buf
-            chunk = reader.recv(65536)
-            if not chunk:
-                return None, b""
-            buf += chunk
-            end = buf.find(b"\r\n\r\n", max(0, len(buf) - len(chunk) - 3))
+        if end < 0:
+            data = bytearray(buf)  # grows in place: a trickling client costs no copies
+            while end < 0:
+                if len(data) > fasthttp.MAX_HEAD:
+                    return None, bytes(data)
+                chunk = reader.recv(65536)
+                if not chunk:
+                    return None, b""
+                data += chunk
+                end = data.find(b"\r\n\r\n", max(0, len(data) - len(chunk) - 3))
+            buf = bytes(data)
         head = fasthttp.parse_head(buf[:end])
         if head is None:
             return None, buf
         start = end + 4
         stop = start + head.length
-        while len(buf) < stop:
-            chunk = reader.recv(65536)
-            if not chunk:
-                return None, b""
-            buf += chunk
+        if len(buf) < stop:
+            data = bytearray(buf)
+            while len(data) < stop:
+                chunk = reader.recv(65536)
+                if not chunk:
+                    return None, b""
+                data += chunk
+            buf = bytes(data)
         return (head, buf[start:stop]), buf[stop:]
 
     def _fast_request(
