@@ -42,6 +42,7 @@ from gunicorn import http, util
 from gunicorn.http import wsgi
 from gunicorn.workers import base
 
+from . import fasthttp
 from .tlscheck import make_server_context
 
 SPARE_THREADS_MAX = 16  # a thread that finds more spares (and the minimum) than this ends
@@ -192,6 +193,8 @@ class ConnectionThreadWorker(base.Worker):
         self._spare_min = max(1, min(self.cfg.threads, self._max_conns))
         self._spare_max = max(SPARE_THREADS_MAX, 2 * self._spare_min)
         self._request_timeout = float(timeout or DEFAULT_REQUEST_TIMEOUT)
+        self._fast = not self.cfg.accesslog  # the fast path writes no access log
+        self._is_tls = bool(self.cfg.is_ssl)
         # the longest one read may wait: the keep-alive idle time, at most the timeout
         self._idle_wait = min(float(self.cfg.keepalive or 5), self._request_timeout)
         _enough_files(2 * self._max_conns + 256)
@@ -339,7 +342,10 @@ class ConnectionThreadWorker(base.Worker):
                 conn = self._handshake(client, reader)
                 conn.setblocking(True)
                 reader.sock = conn
-            parser = http.RequestParser(self.cfg, reader, addr)
+            # plain requests are served by the fast path until one is not plain; then
+            # gunicorn's parser takes the bytes read so far and the rest of the connection
+            parser = None if self._fast and isinstance(addr, tuple) else self._parser(reader, addr)
+            buf = b""
             first = True
             while True:
                 if not first:
@@ -350,15 +356,27 @@ class ConnectionThreadWorker(base.Worker):
                 if not first:  # the first request's deadline runs from accept()
                     reader.start(self._request_timeout)
                 try:
-                    req = next(parser)
+                    if parser is None:
+                        fast, buf = self._fast_read(reader, buf)
+                        if fast is None and buf:  # not plain: gunicorn from here on
+                            parser = self._parser(reader, addr)
+                            parser.unreader.unread(buf)
+                    if parser is not None:
+                        req = next(parser)
                 finally:
                     if not first:
                         with self._lock:
                             self._idle_conns.discard(conn)
                 first = False
-                if not req:
+                if parser is None:
+                    if fast is None:  # the client closed the connection
+                        break
+                    head, body = fast
+                    if not self._fast_request(head, body, conn, addr, server):
+                        break
+                elif not req:
                     break
-                if not self._handle_request(req, conn, addr, server):
+                elif not self._handle_request(req, conn, addr, server):
                     break
                 if keepalive <= 0:
                     break
@@ -378,6 +396,63 @@ class ConnectionThreadWorker(base.Worker):
             self.handle_error(req, conn, addr, exc)
         finally:
             _close_graceful(conn)
+
+    def _parser(self, reader: _DeadlineSocket, addr: Any) -> Any:
+        return http.RequestParser(self.cfg, reader, addr)
+
+    def _fast_read(
+        self, reader: _DeadlineSocket, buf: bytes
+    ) -> tuple[tuple[fasthttp.Request, bytes] | None, bytes]:
+        """Read one plain request: ((head, body), the bytes after it). (None, bytes read)
+        if the request is not plain; (None, b"") if the client closed the connection."""
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            data = bytearray(buf)  # grows in place: a trickling client costs no copies
+            while end < 0:
+                if len(data) > fasthttp.MAX_HEAD:
+                    return None, bytes(data)
+                chunk = reader.recv(65536)
+                if not chunk:
+                    return None, b""
+                data += chunk
+                end = data.find(b"\r\n\r\n", max(0, len(data) - len(chunk) - 3))
+            buf = bytes(data)
+        head = fasthttp.parse_head(buf[:end])
+        if head is None:
+            return None, buf
+        start = end + 4
+        stop = start + head.length
+        if len(buf) < stop:
+            data = bytearray(buf)
+            while len(data) < stop:
+                chunk = reader.recv(65536)
+                if not chunk:
+                    return None, b""
+                data += chunk
+            buf = bytes(data)
+        return (head, buf[start:stop]), buf[stop:]
+
+    def _fast_request(
+        self, head: fasthttp.Request, body: bytes, conn: socket.socket, addr: Any, server: Any
+    ) -> bool:
+        """Answer one plain request (gunicorn's pre/post_request hooks and access log are
+        not run: targetd sets none, and the fast path is off when an access log is
+        configured); True if the connection stays open for another."""
+        environ = fasthttp.environ(head, body, addr, server, self._is_tls)
+        self.nr += 1
+        if self.nr >= self.max_requests and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+        reply = fasthttp.Reply()
+        respiter = self.wsgi(environ, reply.start_response)
+        try:
+            data = b"".join(respiter)
+        finally:
+            if hasattr(respiter, "close"):
+                respiter.close()
+        close = reply.must_close or head.close or not self.alive or not self.cfg.keepalive
+        conn.sendall(fasthttp.render(reply, data, close))
+        return not close
 
     def _handle_request(self, req: Any, conn: socket.socket, addr: Any, server: Any) -> bool:
         """Answer one request; True if the connection stays open for another."""
