@@ -440,14 +440,14 @@ def timed(label: str, figures: dict[str, float]) -> Iterator[None]:
         figures[label] = round(time.monotonic() - t, 1)
 
 
-_SV_PATH_RE = re.compile(r"^ID \d+ .*? path (?:<FS_TREE>/)?(?P<path>.*)$")
+_SV_PATH_RE = re.compile(r"ID \d+ .*? path (?:<FS_TREE>/)?(?P<path>.*)")
 
 
 def subvolume_paths(mnt: Path) -> list[str]:
     """Paths (from the top of the btrfs) of every subvolume, as btrfs lists them."""
     out = []
     for ln in _run("btrfs", "subvolume", "list", "-a", str(mnt)).splitlines():
-        m = _SV_PATH_RE.match(ln)
+        m = _SV_PATH_RE.fullmatch(ln)
         if m:
             out.append(m["path"])
     return out

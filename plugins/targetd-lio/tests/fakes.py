@@ -15,6 +15,9 @@ from pathlib import Path
 from targetd_lio.cfs import Configfs
 from targetd_lio.naming import hba_candidates
 
+from targetd_core.config import Config
+from targetd_core.core import Core
+from targetd_core.locking import StorageLock
 from targetd_core.plugin import BlockPool, PoolInfo, Volume
 
 
@@ -155,3 +158,19 @@ class FakePool(BlockPool):
 
     def device_path(self, name: str) -> str:
         return str(self.dir / f"{self.name.replace('/', '_')}-{name}")
+
+
+def core_with_pools(
+    tmp_path: Path, pool_names: list[str], volumes: tuple[str, ...]
+) -> tuple[Core, list[FakePool]]:
+    """A core whose block pools are FakePools (devices under ``tmp_path/dev``), each
+    holding ``volumes`` of 1 MiB."""
+    core = Core(Config({}), StorageLock(tmp_path / "lock"))
+    devs = tmp_path / "dev"
+    devs.mkdir()
+    pools = [FakePool(name, devs) for name in pool_names]
+    for p in pools:
+        core.block_pools[p.name] = p
+        for v in volumes:
+            p.create_volume(v, 1 << 20)
+    return core, pools

@@ -21,7 +21,7 @@ from targetd_core.core import Core
 from targetd_core.locking import StorageLock
 from targetd_core.plugin import TargetdError
 
-from .fakes import FakeConfigfs, FakePool
+from .fakes import FakeConfigfs, core_with_pools
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 POOL = "vg-targetd/thin_pool"
@@ -33,14 +33,7 @@ I3 = "iqn.1994-05.com.example:host3"
 
 @pytest.fixture
 def env(tmp_path: Path):
-    core = Core(Config({}), StorageLock(tmp_path / "lock"))
-    devs = tmp_path / "dev"
-    devs.mkdir()
-    pools = [FakePool(POOL, devs), FakePool(ZPOOL, devs)]
-    for p in pools:
-        core.block_pools[p.name] = p
-        for v in ("v1", "v2"):
-            p.create_volume(v, 1 << 20)
+    core, pools = core_with_pools(tmp_path, [POOL, ZPOOL], ("v1", "v2"))
     cfs = FakeConfigfs(TARGET, root=tmp_path / "cfs")
     (cfs.tpg / "lun").mkdir(parents=True)
     (cfs.tpg / "acls").mkdir(parents=True)

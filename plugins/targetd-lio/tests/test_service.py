@@ -15,12 +15,9 @@ import pytest
 from targetd_lio import naming
 from targetd_lio.service import LioExports
 
-from targetd_core.config import Config
-from targetd_core.core import Core
-from targetd_core.locking import StorageLock
 from targetd_core.plugin import TargetdError
 
-from .fakes import FakeConfigfs, FakePool
+from .fakes import FakeConfigfs, core_with_pools
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 I1 = "iqn.1994-05.com.example:host1"
@@ -30,14 +27,9 @@ I3 = "iqn.1994-05.com.example:host3"
 
 @pytest.fixture
 def env(tmp_path: Path):
-    core = Core(Config({}), StorageLock(tmp_path / "lock"))
-    devs = tmp_path / "dev"
-    devs.mkdir()
-    pools = [FakePool("vg-targetd/thin_pool", devs), FakePool("zfs-targetd/block", devs)]
-    for p in pools:
-        core.block_pools[p.name] = p
-        for v in ("v1", "v2", "v3"):
-            p.create_volume(v, 1 << 20)
+    core, pools = core_with_pools(
+        tmp_path, ["vg-targetd/thin_pool", "zfs-targetd/block"], ("v1", "v2", "v3")
+    )
     cfs = FakeConfigfs(TARGET, root=tmp_path / "cfs")
     ensured = []
 
