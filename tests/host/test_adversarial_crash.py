@@ -35,6 +35,12 @@ class Outcome:
     result: str  # "ok", an error code, or "lost" (no answer: the process died)
 
 
+def _after(result: str, if_ok: bool, before: bool | None) -> bool | None:
+    """What must exist after a call: ``if_ok`` when it answered success, unknown (None)
+    when its answer was lost in a kill, unchanged when it failed."""
+    return if_ok if result == "ok" else None if result == "lost" else before
+
+
 @dataclass
 class Ledger:
     """Every changing call a client made, in order, with what it was answered."""
@@ -51,43 +57,21 @@ class Ledger:
         for c in self.calls:
             if c.method == "fs_create":
                 name = c.params["name"]
-                fs[name] = (
-                    True
-                    if c.result == "ok"
-                    else None
-                    if c.result == "lost"
-                    else fs.get(name, False)
-                )
+                fs[name] = _after(c.result, True, fs.get(name, False))
             elif c.method == "fs_destroy":
                 name = c.params["name"]
-                fs[name] = (
-                    False if c.result == "ok" else None if c.result == "lost" else fs.get(name)
-                )
+                fs[name] = _after(c.result, False, fs.get(name))
                 path = str(mnt / "targetd_fs" / name)
                 for key in list(exports):
                     if key[1] == path:
                         # an fs's exports go with it (finding 4), or the destroy is refused
-                        exports[key] = (
-                            False
-                            if c.result == "ok"
-                            else None
-                            if c.result == "lost"
-                            else exports[key]
-                        )
+                        exports[key] = _after(c.result, False, exports[key])
             elif c.method == "nfs_export_add":
                 key = (c.params["host"], c.params["path"])
-                exports[key] = (
-                    True
-                    if c.result == "ok"
-                    else None
-                    if c.result == "lost"
-                    else exports.get(key, False)
-                )
+                exports[key] = _after(c.result, True, exports.get(key, False))
             elif c.method == "nfs_export_remove":
                 key = (c.params["host"], c.params["path"])
-                exports[key] = (
-                    False if c.result == "ok" else None if c.result == "lost" else exports.get(key)
-                )
+                exports[key] = _after(c.result, False, exports.get(key))
         return fs, exports
 
 
