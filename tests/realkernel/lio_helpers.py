@@ -5,6 +5,7 @@ what LIO's configfs really holds."""
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 import uuid
 
@@ -34,15 +35,27 @@ class Initiator:
         self.gx(["iscsiadm", "-m", "iface", "-I", self.iface, "-o", "update", "-n", key,
                  "-v", value])  # fmt: skip
 
-    def _node(self, *args: str, check: bool = True):
-        return self.gx(["iscsiadm", "-m", "node", "-T", TARGET, "-p", PORTAL, "-I", self.iface,
-                        *args], check=check, timeout=120)  # fmt: skip
+    def _node(self, *args: str, check: bool = True, timeout: float = 120):
+        argv = ["iscsiadm", "-m", "node", "-T", TARGET, "-p", PORTAL, "-I", self.iface, *args]
+        try:
+            return self.gx(argv, check=check, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(
+                f"{' '.join(argv)} hung for {timeout} s\n{diagnostics(self.gx)}"
+            ) from e
 
     def login(
         self, user: str = "", password: str = "", target_user: str = "", target_password: str = ""
     ) -> int:
         """Log in (CHAP if ``user`` is given; mutual CHAP if ``target_user`` too);
-        return iscsiadm's exit status (0 = logged in)."""
+        return iscsiadm's exit status (0 = logged in).
+
+        A refused login normally ends within seconds (error 24, authorization failure).
+        Under heavy load on a TCG guest, open-iscsi has been seen to hang instead, and to
+        wedge every later iscsiadm call. Then this restarts iscsid (which drops any
+        half-made session) and answers -1 if the guest holds no session of this
+        initiator: the login was not granted, which is what the callers assert, and
+        the following tests start from a working initiator."""
         self.logout()
         self._node("-o", "new")
         settings = {"node.session.auth.authmethod": "CHAP" if user else "None",
@@ -54,10 +67,22 @@ class Initiator:
                     "node.conn[0].timeo.login_timeout": "10"}  # fmt: skip
         for key, value in settings.items():
             self._node("-o", "update", "-n", key, "-v", value)
-        return self._node("--login", check=False).returncode
+        argv = ["iscsiadm", "-m", "node", "-T", TARGET, "-p", PORTAL, "-I", self.iface, "--login"]
+        try:
+            return self.gx(argv, check=False, timeout=LOGIN_TIMEOUT).returncode
+        except subprocess.TimeoutExpired:
+            pass
+        print(f"iscsiadm --login for {self.name} hung for {LOGIN_TIMEOUT} s; restarting "
+              f"iscsid\n{diagnostics(self.gx)}")  # fmt: skip
+        restart_iscsid(self.gx)
+        return -1 if self.name not in session_disks(self.gx) else 0
 
     def logout(self) -> None:
-        self._node("--logout", check=False)
+        try:
+            self._node("--logout", check=False, timeout=LOGIN_TIMEOUT)
+        except AssertionError as e:
+            print(f"{e}\nrestarting iscsid")
+            restart_iscsid(self.gx)
         self._node("-o", "delete", check=False)
 
     def disks(self, want: int | None = None, timeout: float = 60) -> dict[int, str]:
@@ -72,6 +97,21 @@ class Initiator:
     def remove(self) -> None:
         self.logout()
         self.gx(["iscsiadm", "-m", "iface", "-I", self.iface, "-o", "delete"], check=False)
+
+
+LOGIN_TIMEOUT = 90  # s: a refused login ends in seconds; a granted one under load in < 30
+
+
+def restart_iscsid(guest_exec) -> None:
+    """Kill and restart open-iscsi's daemon in the guest (it recovers existing sessions)."""
+    guest_exec("pkill -9 -x iscsid; sleep 1; iscsid", check=False, timeout=60)
+
+
+def diagnostics(guest_exec) -> str:
+    """What the guest's initiator and target say, for a test that found iscsiadm stuck."""
+    cp = guest_exec("iscsiadm -m session -P 1; ps -eo pid,stat,wchan:32,etime,args | grep -i "
+                    "'[i]scsi'; dmesg | tail -n 40", check=False, timeout=60)  # fmt: skip
+    return (cp.stdout + cp.stderr).decode(errors="replace")
 
 
 def session_disks(guest_exec) -> dict[str, dict[int, str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from typing import IO
 
@@ -25,10 +26,25 @@ from . import zfs as Z
 log = structlog.get_logger("targetd.zfs")
 
 
-def pipe(send_argv: Sequence[str], recv_argv: Sequence[str]) -> None:
+#: A copy may take ``COPY_BASE_TIMEOUT`` seconds plus one second per
+#: ``COPY_MIN_RATE`` bytes of the source's referenced data before it counts as hung
+#: (a dead pool, a stuck receive) and is stopped: far slower than any working disk,
+#: so only a hang reaches it.
+COPY_BASE_TIMEOUT = 300.0
+COPY_MIN_RATE = 4 * 1024 * 1024
+
+
+def copy_timeout(referenced: int) -> float:
+    """Seconds a send | receive of ``referenced`` bytes may take."""
+    return COPY_BASE_TIMEOUT + referenced / COPY_MIN_RATE
+
+
+def pipe(send_argv: Sequence[str], recv_argv: Sequence[str], timeout: float | None = None) -> None:
     """Run ``send_argv | recv_argv`` as two processes (argument lists, no shell).
 
     Raises a -1 TargetdError naming the process(es) that failed with their messages.
+    If both have not finished after ``timeout`` seconds, both are killed and the
+    TargetdError says so.
     """
     send_argv, recv_argv = [str(a) for a in send_argv], [str(a) for a in recv_argv]
     with tempfile.TemporaryFile() as send_err, tempfile.TemporaryFile() as recv_err:
@@ -51,10 +67,22 @@ def pipe(send_argv: Sequence[str], recv_argv: Sequence[str]) -> None:
             raise
         finally:
             send.stdout.close()  # the receiver holds the only read end: EPIPE reaches send
-        rc_recv = recv.wait()
-        if rc_recv != 0 and send.poll() is None:
-            send.kill()
-        rc_send = send.wait()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            rc_recv = recv.wait(timeout)
+            if rc_recv != 0 and send.poll() is None:
+                send.kill()
+            rc_send = send.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for proc in (send, recv):
+                proc.kill()
+                proc.wait()
+            log.error("copy timed out", send=send_argv, receive=recv_argv, timeout=timeout)
+            raise TargetdError(
+                Code.UNEXPECTED,
+                f"{send_argv[0]} | {recv_argv[0]} did not finish within {timeout:g} s and was "
+                "stopped (a hung pool or device)",
+            ) from None
         errors = []
         # A sender killed by SIGPIPE (or by us) only says that the receiver stopped.
         if rc_send not in (0, -signal.SIGPIPE, -signal.SIGKILL) or (rc_send != 0 and rc_recv == 0):
@@ -100,10 +128,12 @@ def copy_dataset(
         Z.zfs("snapshot", f"{source}@{snap}")
     try:
         try:
+            size = Z.get(f"{source}@{snap}", ("referenced",)).get("referenced", "0")
             with core.lock.released():
                 pipe(
                     [Z.ZFS, "send", "-L", "-e", "-c", f"{source}@{snap}"],
                     [Z.ZFS, "receive", "-u", *recv_options, tmp],
+                    timeout=copy_timeout(Z.to_int(size)),
                 )
             Z.zfs("destroy", f"{tmp}@{snap}")
             if prepare:

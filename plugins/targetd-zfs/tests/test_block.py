@@ -125,7 +125,12 @@ def test_destroy_promotes_clone_of_newest_cloned_snapshot(fake, pool):
 @pytest.fixture
 def piped(monkeypatch):
     calls = []
-    monkeypatch.setattr(transfer, "pipe", lambda s, r: calls.append((s, r)))
+
+    def pipe(s, r, timeout=None):
+        assert timeout is not None and timeout >= transfer.COPY_BASE_TIMEOUT
+        calls.append((s, r))
+
+    monkeypatch.setattr(transfer, "pipe", pipe)
     monkeypatch.setattr(transfer.Z, "tag", lambda: "t1")
     return calls
 
@@ -161,7 +166,7 @@ def test_copy_of_sparse_volume_stays_sparse(fake, pool, piped):
 def test_copy_failure_leaves_nothing(fake, pool, monkeypatch):
     monkeypatch.setattr(transfer.Z, "tag", lambda: "t1")
 
-    def boom(s, r):
+    def boom(s, r, timeout=None):
         raise TargetdError(-1, "zfs receive failed: out of space")
 
     monkeypatch.setattr(transfer, "pipe", boom)

@@ -93,7 +93,7 @@ def test_destroy_is_recursive(fake, pool):
 @pytest.fixture
 def piped(monkeypatch):
     calls = []
-    monkeypatch.setattr(transfer, "pipe", lambda s, r: calls.append((s, r)))
+    monkeypatch.setattr(transfer, "pipe", lambda s, r, timeout=None: calls.append((s, r)))
     monkeypatch.setattr(transfer.Z, "tag", lambda: "t1")
     return calls
 

@@ -1,9 +1,10 @@
 """The send | receive pipe with real processes (python3 stands in for zfs)."""
 
 import sys
+import time
 
 import pytest
-from targetd_zfs.transfer import pipe
+from targetd_zfs.transfer import COPY_BASE_TIMEOUT, COPY_MIN_RATE, copy_timeout, pipe
 
 from targetd_core.plugin import TargetdError
 
@@ -47,3 +48,17 @@ def test_missing_tool():
     with pytest.raises(TargetdError) as e:
         pipe(["/nonexistent/zfs", "send"], [PY, "-c", "pass"])
     assert "not installed" in e.value.message
+
+
+def test_a_hung_copy_is_stopped_after_its_timeout():
+    started = time.monotonic()
+    with pytest.raises(TargetdError) as e:
+        pipe([PY, "-c", "import time; time.sleep(60)"], [PY, "-c", "import sys; sys.stdin.read()"],
+             timeout=0.5)  # fmt: skip
+    assert time.monotonic() - started < 30
+    assert e.value.code == -1 and "did not finish within 0.5 s" in e.value.message
+
+
+def test_copy_timeout_grows_with_the_data():
+    assert copy_timeout(0) == COPY_BASE_TIMEOUT
+    assert copy_timeout(100 * COPY_MIN_RATE) == COPY_BASE_TIMEOUT + 100
