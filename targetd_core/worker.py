@@ -186,6 +186,7 @@ class ConnectionThreadWorker(base.Worker):
             self._tls = make_server_context(self.cfg.certfile, self.cfg.keyfile)
         timeout = getattr(self.app, "request_timeout", None)
         self._lock = threading.Lock()
+        self._turn = threading.Lock()  # held by the one thread waiting in accept()
         self._spare = 0  # threads waiting in accept()
         self._threads = 0  # all connection threads
         self._idle_conns: set[socket.socket] = set()  # between requests
@@ -239,7 +240,18 @@ class ConnectionThreadWorker(base.Worker):
     def _accept_loop(self) -> None:
         try:
             while self.alive:
-                got = self._accept()
+                # One thread per worker waits in accept() at a time; the spare ones wait
+                # for their turn here. The kernel wakes the longest waiter on the
+                # listening socket for each new connection: were all spares waiting
+                # there, a burst of connections would all go to the worker whose threads
+                # queued first (8 keep-alive clients on one worker, one core, the other
+                # idle). With one waiter per worker, the workers take turns.
+                if not self._turn.acquire(timeout=HEARTBEAT):
+                    continue
+                try:
+                    got = self._accept()
+                finally:
+                    self._turn.release()
                 if got is None:
                     continue
                 listener, client, addr = got
