@@ -26,7 +26,9 @@ Loads (``--loads``, comma-separated):
 ``--model`` starts the daemon with another gunicorn worker model (``gthread``,
 ``gevent``: needs gevent installed) instead of its own, to compare candidates; see
 docs/serving.md. For daemons it started, the script also prints the memory of each
-worker (RSS and PSS, from /proc).
+worker (RSS and PSS, from /proc) and the daemon's CPU time per call (master and
+workers); for the Python loads, the client's own CPU time per call (this process):
+one client's round trip is at least the two added up.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Result:
     latencies: list[float]
     note: str = ""
     cpu_us: float | None = None  # the daemon's CPU time per request
+    client_us: float | None = None  # this script's CPU time per request (Python loads)
 
     @property
     def rate(self) -> float:
@@ -386,6 +389,7 @@ def run_loads(
     results = []
     for load in args.loads:
         cpu0 = daemon.cpu_seconds() if daemon else 0.0
+        mine0 = time.process_time()
         if load == "1":
             r = python_load(target, 1, args.duration, "1 client")
         elif load == "8":
@@ -400,6 +404,8 @@ def run_loads(
             raise SystemExit(f"unknown load {load!r}")
         if daemon and r.requests:
             r.cpu_us = (daemon.cpu_seconds() - cpu0) / r.requests * 1e6
+        if load in ("1", "8") and r.requests:
+            r.client_us = (time.process_time() - mine0) / r.requests * 1e6
         results.append(r)
         print_row(r)
     return results
@@ -410,7 +416,8 @@ def print_row(r: Result) -> None:
     p99 = getattr(r, "p99", None) if not r.latencies else r.pct(0.99)
     print(
         f"| {r.load} | {r.transport} | {r.rate:,.0f} | {_ms(p50)} | {_ms(p99)} | "
-        f"{'—' if r.cpu_us is None else f'{r.cpu_us:.0f}'} | {r.note} |",
+        f"{'—' if r.cpu_us is None else f'{r.cpu_us:.0f}'} | "
+        f"{'—' if r.client_us is None else f'{r.client_us:.0f}'} | {r.note} |",
         flush=True,
     )
 
@@ -441,8 +448,11 @@ def main() -> int:
         f"{os.cpu_count()} CPUs, {args.duration:g} s per load, "
         f"wrk {'found' if shutil.which('wrk') else 'NOT installed: wrk loads skipped'}"
     )
-    print("| load | transport | req/s | p50 ms | p99 ms | daemon CPU µs/req | note |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| load | transport | req/s | p50 ms | p99 ms | daemon CPU µs/req "
+        "| client CPU µs/req | note |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     if args.url:
         m = re.fullmatch(r"(https?)://([^/:]+):(\d+)(/.*)", args.url)
         if not m:

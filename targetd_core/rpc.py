@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
 from .errors import Code, TargetdError
 from .jsonwire import BigNumber, JsonRefused, parse
-from .logs import REDACTED, enabled_for, redact_params
+from .logs import REDACTED, enabled_for, info_writer, redact_params
 from .methods import RpcMethod
 from .params import bind, is_secret_param
 
@@ -99,6 +99,7 @@ class Dispatcher:
         # would rebuild it on every call); debug work is skipped when debug is off.
         self._log = log.bind()
         self._debug = enabled_for(self._log, logging.DEBUG)
+        self._rpc_line = info_writer(self._log, "rpc")  # None when info is off
         self.methods: dict[str, Callable[..., Any]] = {
             name: self._wrap(m) for name, m in core.methods.items()
         }
@@ -200,16 +201,16 @@ class Dispatcher:
         outcome = str(out["error"]["code"]) if out and "error" in out else "ok"
         if self.metrics is not None:
             self.metrics.observe(method if isinstance(method, str) else None, outcome, elapsed)
-        self._log.info(
-            "rpc",
-            client=ctx.client,
-            user=ctx.user,
-            method=_log_id(method) if isinstance(method, str) else None,
-            id=_log_id(req_id),
-            notification="id" not in item,
-            duration_ms=round(elapsed * 1000, 2),
-            outcome=outcome,
-        )
+        if self._rpc_line is not None:
+            self._rpc_line(
+                client=ctx.client,
+                user=ctx.user,
+                method=_log_id(method) if isinstance(method, str) else None,
+                id=_log_id(req_id),
+                notification="id" not in item,
+                duration_ms=round(elapsed * 1000, 2),
+                outcome=outcome,
+            )
         return out
 
     def handle(self, body: bytes, ctx: CallContext) -> Any:
