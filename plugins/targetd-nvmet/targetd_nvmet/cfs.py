@@ -217,8 +217,9 @@ class Nvmet:
             self.write("enable the namespace", "1", "subsystems", nqn, "namespaces", ns, "enable")
         except TargetdError:
             try:
-                os.rmdir(self.path("subsystems", nqn, "namespaces", ns))
-            except OSError:
+                self._do("remove the namespace", os.rmdir,
+                         self.path("subsystems", nqn, "namespaces", ns))  # fmt: skip
+            except TargetdError:
                 pass
             raise
 

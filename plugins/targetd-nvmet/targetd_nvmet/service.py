@@ -470,7 +470,8 @@ class NvmetExports(ExportHandler):
                 live = Subsystem(subsys, [host])
             for key, rec in sorted(entry.get("namespaces", {}).items(), key=lambda i: int(i[0])):
                 nsid = int(key)
-                if live is None or nsid in live.namespaces:
+                if live is not None and nsid in live.namespaces:
+                    counts["namespaces"] += 1  # kept (targetd restarted, no reboot)
                     continue
                 vols = volumes.get(rec["pool"])
                 if vols is None:
