@@ -227,9 +227,21 @@ class Nvmet:
         ns = str(nsid)
         try:
             self.write("disable the namespace", "0", "subsystems", nqn, "namespaces", ns, "enable")
+            disabled = True
         except TargetdError:
-            pass  # rmdir disables too; its error is the one that matters
-        self._do("remove the namespace", os.rmdir, self.path("subsystems", nqn, "namespaces", ns))
+            disabled = False  # rmdir disables too; its error is the one that matters
+        try:
+            self._do(
+                "remove the namespace", os.rmdir, self.path("subsystems", nqn, "namespaces", ns)
+            )
+        except TargetdError:
+            if disabled:  # leave it as it was
+                try:
+                    self.write("enable the namespace", "1", "subsystems", nqn, "namespaces", ns,
+                               "enable")  # fmt: skip
+                except TargetdError:
+                    pass
+            raise
 
     def make_port(self, pid: int, adrfam: str, traddr: str, trsvcid: str) -> None:
         self._do("create the port", os.mkdir, self.path("ports", str(pid)))
