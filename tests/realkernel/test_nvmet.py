@@ -156,7 +156,7 @@ def test_namespace_ids_errors_and_zvols(rpc, guest_exec, vols, hosts):
 
 @pytest.mark.parametrize(
     "name",
-    ["nqn.2014-08.org.example:a/../../x", "nqn.2014-08.org.example:..", "../hosts",
+    ["nqn.2014-08.org.example:a/../../x", "nqn.2014-08.org.example:a b", "../hosts", "nqn.2014-08.org.example:\u00e9",
      "nqn.2014-08.org.example:a\n", "nqn.2014-08.org.example:" + "a" * 200,
      "nqn.2014-08.org.nvmexpress.discovery", "NQN.2014-08.org.example:a", ""],
 )  # fmt: skip
