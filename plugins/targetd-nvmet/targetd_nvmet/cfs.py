@@ -110,6 +110,18 @@ class Nvmet:
             sub.namespaces[int(name)] = Namespace(int(name), device, nsuuid, enabled == "1")
         return sub
 
+    def namespace_ids(self, nqn: str) -> set[int]:
+        return {int(n) for n in _listdir(self.path("subsystems", nqn, "namespaces")) if n.isdigit()}
+
+    def namespace_device(self, nqn: str, nsid: int) -> str | None:
+        try:
+            return _read(self.path("subsystems", nqn, "namespaces", str(nsid), "device_path"))
+        except FileNotFoundError:
+            return None
+
+    def namespace_uuid(self, nqn: str, nsid: int) -> str:
+        return _read(self.path("subsystems", nqn, "namespaces", str(nsid), "device_uuid"))
+
     def subsystem_names(self) -> list[str]:
         return _listdir(self.path("subsystems"))
 

@@ -187,12 +187,16 @@ class NvmetExports(ExportHandler):
                     return True
         if not self.cfs.present():
             return False
-        # a namespace of this volume's device in any subsystem (made by hand too)
+        # a namespace of this volume's device in a subsystem made by hand
         try:
             device = self.core.block_pools[pool].device_path(volume)
         except (KeyError, TargetdError):
             return False
-        for sub in self.cfs.read_subsystems(self.cfs.subsystem_names()).values():
+        # targetd's own subsystems are in the state file; read only the others
+        names = [
+            n for n in self.cfs.subsystem_names() if not naming.is_targetd_subsystem(self.prefix, n)
+        ]
+        for sub in self.cfs.read_subsystems(names).values():
             if any(ns.device == device for ns in sub.namespaces.values()):
                 return True
         return False
@@ -245,26 +249,30 @@ class NvmetExports(ExportHandler):
         device = p.device_path(vol)
         self._ports()
         subsys = naming.subsystem_nqn(self.prefix, host)
-        sub = self.cfs.read_subsystem(subsys) or Subsystem(subsys)
+        # a constant number of system calls whatever the exports: the namespace ids (one
+        # listdir), the state file's record of this volume, its one namespace's device
+        used = self.cfs.namespace_ids(subsys)
+        doc = self.state.load()
+        entry = self._entry(doc, host)
         result = {"host_nqn": host, "subsystem_nqn": subsys}
-        for ns in sub.namespaces.values():
-            if ns.device == device:
-                if nsid is None or nsid == ns.nsid:
-                    return {**result, "nsid": ns.nsid}
+        for key, rec in entry["namespaces"].items():
+            if not isinstance(rec, dict) or (rec.get("pool"), rec.get("volume")) != (pool, vol):
+                continue
+            if int(key) in used and self.cfs.namespace_device(subsys, int(key)) == device:
+                if nsid is None or nsid == int(key):
+                    return {**result, "nsid": int(key)}
                 raise TargetdError(
                     E.NAME_CONFLICT,
-                    f"volume {vol!r} is already exported to {host} as namespace {ns.nsid}",
+                    f"volume {vol!r} is already exported to {host} as namespace {key}",
                 )
         if nsid is None:
-            nsid = lowest_free(sub.namespaces, 1, naming.NSID_MAX)
+            nsid = lowest_free(used, 1, naming.NSID_MAX)
             if nsid is None:
                 raise TargetdError(E.NO_FREE_LUN, f"host {host} has no free namespace id")
-        elif nsid in sub.namespaces:
+        elif nsid in used:
             raise TargetdError(
                 E.NAME_CONFLICT, f"namespace {nsid} of host {host} exports another volume"
             )
-        doc = self.state.load()
-        entry = self._entry(doc, host)
         undo = Undo()
         try:
             self._ensure_host(host, entry.get("auth"), undo)
@@ -284,34 +292,32 @@ class NvmetExports(ExportHandler):
 
     def export_destroy(self, pool: str, vol: str, host: str) -> None:
         naming.check_nqn(host)
-        p = self.core.block_pool(pool)
+        self.core.block_pool(pool)
         subsys = naming.subsystem_nqn(self.prefix, host)
         doc = self.state.load()
         entry = doc["hosts"].get(host, {"namespaces": {}})
-        sub = self.cfs.read_subsystem(subsys) if self.cfs.present() else None
         nsid = None
         for key, rec in entry.get("namespaces", {}).items():
             if isinstance(rec, dict) and (rec.get("pool"), rec.get("volume")) == (pool, vol):
                 nsid = int(key)
-        if nsid is None and sub is not None and p.get_volume(vol) is not None:
-            device = p.device_path(vol)
-            nsid = next((n.nsid for n in sub.namespaces.values() if n.device == device), None)
         if nsid is None:
             raise TargetdError(
                 E.EXPORT_NOT_FOUND, f"volume {vol!r} of pool {pool!r} is not exported to {host}"
             )
+        present = self.cfs.present()
         undo = Undo()
         try:
-            if sub is not None and nsid in sub.namespaces:
-                old = sub.namespaces[nsid]
+            device = self.cfs.namespace_device(subsys, nsid) if present else None
+            if device is not None:
+                nsuuid = self.cfs.namespace_uuid(subsys, nsid)
                 self.cfs.remove_namespace(subsys, nsid)
-                undo.add(lambda: self.cfs.make_namespace(subsys, nsid, old.device, old.uuid))
-                del sub.namespaces[nsid]
-            if sub is not None and not sub.namespaces:
-                self._remove_subsystem(host, subsys, undo)
-                if not entry.get("auth") and self.cfs.host_exists(host):
-                    self.cfs.remove_host(host)
-                    undo.add(lambda: self.cfs.make_host(host))
+                undo.add(lambda: self.cfs.make_namespace(subsys, nsid, device, nsuuid))
+            if present and os.path.isdir(self.cfs.path("subsystems", subsys)):
+                if not self.cfs.namespace_ids(subsys):
+                    self._remove_subsystem(host, subsys, undo)
+                    if not entry.get("auth") and self.cfs.host_exists(host):
+                        self.cfs.remove_host(host)
+                        undo.add(lambda: self.cfs.make_host(host))
         except TargetdError:
             undo.rollback()
             raise
