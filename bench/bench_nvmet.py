@@ -99,6 +99,10 @@ def main() -> int:
             rows.append((n, statistics.median(lt), statistics.median(x for x, _ in cd),
                          statistics.median(y for _, y in cd), statistics.median(ct)))  # fmt: skip
             print(f"[{n}: list {lt} create/destroy {cd} cycle {ct}]", file=sys.stderr, flush=True)
+            if n >= 20:
+                print(f"[nvme_export_create mean: first 10 {statistics.mean(create_times[:10]):.3f} s,"
+                      f" last 10 of {n} {statistics.mean(create_times[n - 10 : n]):.3f} s]",
+                      file=sys.stderr, flush=True)  # fmt: skip
         print(f"layout {args.layout}")
         print(f"{'exports':>8} {'list s':>8} {'create s':>9} {'destroy s':>10} {'cycle s':>8}")
         for n, lt_, cr, de, cy in rows:
@@ -112,6 +116,7 @@ def main() -> int:
                           f"{last:.3f} s (ratio {last / first:.2f})")  # fmt: skip
         sys.stdout.flush()
     finally:
+        c.close()  # an interrupted request leaves the connection unusable
         t0 = time.monotonic()
         for name, host in made:
             for method, params in (
