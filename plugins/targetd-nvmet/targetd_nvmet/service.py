@@ -381,6 +381,8 @@ class NvmetExports(ExportHandler):
         undo = Undo()
         try:
             if self.cfs.host_exists(host):
+                if not self.cfs.auth_supported(host):  # before the host loses its entry
+                    self._write_auth(host, auth)
                 self._reset_host(host, undo, old)
             else:
                 self.cfs.make_host(host)
@@ -468,12 +470,18 @@ class NvmetExports(ExportHandler):
                 log.error("an NVMe host is not restored", host_nqn=host, error=exc.message)
                 counts["skipped"] += 1
                 continue
-            counts["hosts"] += 1
             subsys = naming.subsystem_nqn(self.prefix, host)
             live = self.cfs.read_subsystem(subsys)
             if live is None and entry.get("namespaces"):
-                self._make_subsystem(host, subsys, Undo())
+                try:
+                    self._make_subsystem(host, subsys, undo)
+                except TargetdError as exc:
+                    undo.rollback()
+                    log.error("an NVMe host is not restored", host_nqn=host, error=exc.message)
+                    counts["skipped"] += 1
+                    continue
                 live = Subsystem(subsys, [host])
+            counts["hosts"] += 1
             for key, rec in sorted(entry.get("namespaces", {}).items(), key=lambda i: int(i[0])):
                 nsid = int(key)
                 if live is not None and nsid in live.namespaces:

@@ -295,3 +295,29 @@ def test_port_address_change_is_applied(tmp_path: Path) -> None:
     assert (port / "addr_traddr").read_text() == "127.0.0.2"
     assert (port / "addr_trsvcid").read_text() == "4421"
     assert os.listdir(port / "subsystems") == [sub_of(H1)]
+
+
+def test_auth_refused_for_an_exported_host_leaves_it_untouched(tmp_path: Path) -> None:
+    svc, cfs, _ = make(tmp_path, auth=False)
+    svc.export_create("vg/thin", "v1", H1, None)
+    before, changes = cfs.snapshot(), cfs.changes
+    assert code(svc.host_set_auth, H1, KEY, None, None, None) == -153
+    assert cfs.snapshot() == before and cfs.changes == changes  # not even unlinked for a moment
+
+
+def test_restore_goes_on_after_a_host_that_fails(tmp_path: Path) -> None:
+    import shutil
+
+    svc, cfs, _ = make(tmp_path)
+    svc.export_create("vg/thin", "v1", H1, None)
+    svc.export_create("vg/thin", "v2", H2, None)
+    shutil.rmtree(cfs.root)
+    cfs = FakeNvmet(tmp_path / "nvmet")
+    svc2 = NvmetExports(svc.core, PREFIX, ["127.0.0.1"], 4420, svc.state.path, cfs=cfs)
+    svc2.ensure_ports()
+    # the first host's subsystem: mkdir host (0), mkdir subsystem (1), its 3 writes, ...
+    cfs.fail_at = 1
+    counts = svc2.restore()
+    assert counts["skipped"] == 1 and counts["hosts"] == 1
+    assert len(svc2.export_list()) == 1
+    assert len(os.listdir(cfs.root / "hosts")) == 1  # the failed host's entry was undone
