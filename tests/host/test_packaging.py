@@ -51,6 +51,7 @@ STORAGE_FREE = {
     "zfs": lambda tmp: {},
     "btrfs-fs": lambda tmp: {},
     "lio": lambda tmp: {"lio_state_file": str(tmp / "lio-state.json")},
+    "nvmet": lambda tmp: {"nvmet_state_file": str(tmp / "nvmet-state.json")},
     "nfs": lambda tmp: {"nfs_exports_file": str(tmp / "targetd.exports")},
 }
 # What a distribution must require beyond what its imports show.

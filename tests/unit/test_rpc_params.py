@@ -13,7 +13,7 @@ from targetd_core.jsonwire import dumps
 from targetd_core.plugins import build_core
 from targetd_core.rpc import MAX_BATCH, CallContext, Dispatcher
 
-SHIPPED = ["lvm", "zfs", "lio", "btrfs-fs", "nfs", "example"]
+SHIPPED = ["lvm", "zfs", "lio", "nvmet", "btrfs-fs", "nfs", "example"]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,7 @@ def dispatcher(tmp_path_factory: pytest.TempPathFactory) -> Dispatcher:
             "plugins": SHIPPED,
             "block_pools": [],
             "lio_state_file": str(d / "lio.json"),
+            "nvmet_state_file": str(d / "nvmet.json"),
             "nfs_exports_file": str(d / "t.exports"),
         }
     )

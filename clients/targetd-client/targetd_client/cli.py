@@ -105,6 +105,19 @@ def show_exports(exports: list[dict[str, Any]], a: argparse.Namespace) -> str:
     return render_table(["INITIATOR", "LUN", "POOL", "VOLUME", "SIZE"], rows, right=(1, 4))
 
 
+def show_nvme_exports(exports: list[dict[str, Any]], a: argparse.Namespace) -> str:
+    rows = [
+        [e["host_nqn"], e["nsid"], e["pool"] or "-", e["vol_name"] or "-", _size(e["vol_size"], a)]
+        for e in exports
+    ]
+    return render_table(["HOST NQN", "NSID", "POOL", "VOLUME", "SIZE"], rows, right=(1, 4))
+
+
+def show_nvme_hosts(hosts: list[dict[str, Any]], a: argparse.Namespace) -> str:
+    rows = [[h["host_nqn"], h["exports"], h["auth"], h["subsystem_nqn"]] for h in hosts]
+    return render_table(["HOST NQN", "EXPORTS", "AUTH", "SUBSYSTEM NQN"], rows, right=(1,))
+
+
 def show_initiators(inits: list[dict[str, Any]], a: argparse.Namespace) -> str:
     return render_table(["INITIATOR", "TYPE"], [[i["init_id"], i["init_type"]] for i in inits])
 
@@ -248,6 +261,12 @@ def cmd_initiator_auth(c: Client, a: argparse.Namespace) -> None:
     c.initiator_set_auth(a.initiator, a.in_user, in_pass, a.out_user, out_pass)
 
 
+def cmd_nvme_host_auth(c: Client, a: argparse.Namespace) -> None:
+    host_key = read_password_file(a.host_key_file)
+    ctrl_key = read_password_file(a.ctrl_key_file) if a.ctrl_key_file else None
+    c.nvme_host_set_auth(a.host, host_key, ctrl_key, a.hash, a.dhgroup)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Output options are accepted before and after the command: on the subcommands their
     # default is SUPPRESS so that they do not override what was given before the command.
@@ -337,6 +356,43 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("pool")
     s.add_argument("vol")
     s.add_argument("initiator")
+
+    nv = group("nvme", "NVMe/TCP exports of volumes to hosts (plugin targetd-nvmet)")
+    leaf(nv, "list", "list the NVMe exports", lambda c, a: c.nvme_export_list(),
+         show_nvme_exports)  # fmt: skip
+    s = leaf(nv, "create", "export a volume to a host NQN (prints the subsystem and nsid)",
+             lambda c, a: c.nvme_export_create(a.pool, a.vol, a.host, a.nsid))  # fmt: skip
+    s.add_argument("pool")
+    s.add_argument("vol")
+    s.add_argument("host", help="the host's NQN (its /etc/nvme/hostnqn)")
+    s.add_argument("--nsid", type=int, help="namespace id, 1..1024 (default: lowest free)")
+    s = leaf(nv, "destroy", "remove an NVMe export",
+             lambda c, a: c.nvme_export_destroy(a.pool, a.vol, a.host))  # fmt: skip
+    s.add_argument("pool")
+    s.add_argument("vol")
+    s.add_argument("host")
+    leaf(nv, "hosts", "list the NVMe hosts", lambda c, a: c.nvme_host_list(), show_nvme_hosts)
+    s = leaf(nv, "auth", "require DH-HMAC-CHAP from a host", cmd_nvme_host_auth)
+    s.add_argument("host")
+    s.add_argument(
+        "--host-key-file",
+        metavar="FILE",
+        required=True,
+        help="the host's DHHC-1 key, as nvme gen-dhchap-key prints it ('-': stdin)",
+    )
+    s.add_argument(
+        "--ctrl-key-file", metavar="FILE", help="bidirectional: the controller's DHHC-1 key"
+    )
+    s.add_argument("--hash", metavar="HASH",
+                   choices=("hmac(sha256)", "hmac(sha384)", "hmac(sha512)"),
+                   help="hmac(sha256) (default), hmac(sha384) or hmac(sha512)")  # fmt: skip
+    s.add_argument("--dhgroup", metavar="GROUP",
+                   choices=("null", "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144",
+                            "ffdhe8192"),
+                   help="null (default) or ffdhe2048 ... ffdhe8192")  # fmt: skip
+    s = leaf(nv, "noauth", "stop requiring DH-HMAC-CHAP from a host",
+             lambda c, a: c.nvme_host_clear_auth(a.host))  # fmt: skip
+    s.add_argument("host")
 
     ini = group("initiator", "iSCSI initiators")
     s = leaf(ini, "list", "list the initiators",

@@ -15,6 +15,9 @@ from .results import (
     Initiator,
     NfsExport,
     NfsExportRef,
+    NvmeExport,
+    NvmeExportRef,
+    NvmeHost,
     Pool,
     Snapshot,
     Volume,
@@ -165,6 +168,39 @@ class Client:
     def initiator_list(self, standalone_only: bool | None = None) -> list[Initiator]:
         params = _drop_none({"standalone_only": standalone_only}, "standalone_only")
         return cast(list[Initiator], self.call("initiator_list", **params))
+
+    # --- NVMe/TCP exports and hosts (plugin targetd-nvmet) ---------------------------------
+    def nvme_export_list(self) -> list[NvmeExport]:
+        return cast(list[NvmeExport], self.call("nvme_export_list"))
+
+    def nvme_export_create(
+        self, pool: str, vol: str, host_nqn: str, nsid: int | None = None
+    ) -> NvmeExportRef:
+        """Export a volume to a host NQN (the lowest free namespace id without ``nsid``)."""
+        params = _drop_none(dict(pool=pool, vol=vol, host_nqn=host_nqn, nsid=nsid), "nsid")
+        return cast(NvmeExportRef, self.call("nvme_export_create", **params))
+
+    def nvme_export_destroy(self, pool: str, vol: str, host_nqn: str) -> None:
+        self.call("nvme_export_destroy", pool=pool, vol=vol, host_nqn=host_nqn)
+
+    def nvme_host_list(self) -> list[NvmeHost]:
+        return cast(list[NvmeHost], self.call("nvme_host_list"))
+
+    def nvme_host_set_auth(
+        self,
+        host_nqn: str,
+        host_key: str,
+        ctrl_key: str | None = None,
+        hash: str | None = None,  # noqa: A002 - the API's parameter name
+        dhgroup: str | None = None,
+    ) -> None:
+        """Require DH-HMAC-CHAP (``DHHC-1:...`` keys, as ``nvme gen-dhchap-key`` prints)."""
+        params = dict(host_nqn=host_nqn, host_key=host_key, ctrl_key=ctrl_key, hash=hash,
+                      dhgroup=dhgroup)  # fmt: skip
+        self.call("nvme_host_set_auth", **_drop_none(params, "ctrl_key", "hash", "dhgroup"))
+
+    def nvme_host_clear_auth(self, host_nqn: str) -> None:
+        self.call("nvme_host_clear_auth", host_nqn=host_nqn)
 
     # --- access groups ----------------------------------------------------------------------
     def access_group_list(self) -> list[AccessGroup]:

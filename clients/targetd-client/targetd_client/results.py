@@ -33,6 +33,32 @@ class Export(TypedDict):
     pool: str
 
 
+class NvmeExport(TypedDict):
+    host_nqn: str
+    subsystem_nqn: str
+    nsid: int
+    pool: str | None
+    vol_name: str | None
+    vol_uuid: str | None
+    vol_size: int
+    ns_uuid: str
+    enabled: bool
+
+
+class NvmeExportRef(TypedDict):
+    host_nqn: str
+    subsystem_nqn: str
+    nsid: int
+
+
+class NvmeHost(TypedDict):
+    host_nqn: str
+    subsystem_nqn: str
+    exports: int
+    auth: Literal["none", "host", "bidirectional"]
+    auth_enforced: bool
+
+
 class Initiator(TypedDict):
     init_id: str
     init_type: str

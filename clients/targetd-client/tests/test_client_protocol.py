@@ -117,3 +117,23 @@ def test_http_status_errors() -> None:
 def test_repr_and_url_never_show_the_password() -> None:
     c = Client("array", "admin", "sekrit")
     assert "sekrit" not in repr(c) and c.url == "https://array:18700/targetrpc"
+
+
+def test_nvme_methods_send_only_what_was_given() -> None:
+    sent: list[dict[str, Any]] = []
+    ref = {"host_nqn": "nqn.2014-08.org.example:h", "subsystem_nqn": "nqn.x:host-0", "nsid": 1}
+    c = client_with([ok(ref), ok(ref), ok(None), ok(None), ok(None)], sent)
+    assert c.nvme_export_create("p", "v", "nqn.2014-08.org.example:h") == ref
+    c.nvme_export_create("p", "v", "nqn.2014-08.org.example:h", nsid=7)
+    c.nvme_host_set_auth("nqn.2014-08.org.example:h", "DHHC-1:00:k:")
+    c.nvme_host_set_auth("nqn.2014-08.org.example:h", "DHHC-1:00:k:", "DHHC-1:00:c:",
+                         "hmac(sha512)", "ffdhe2048")  # fmt: skip
+    c.nvme_export_destroy("p", "v", "nqn.2014-08.org.example:h")
+    assert [r["method"] for r in sent] == ["nvme_export_create"] * 2 + [
+        "nvme_host_set_auth"
+    ] * 2 + ["nvme_export_destroy"]
+    assert "nsid" not in sent[0]["params"] and sent[1]["params"]["nsid"] == 7
+    assert set(sent[2]["params"]) == {"host_nqn", "host_key"}
+    assert sent[3]["params"] == {"host_nqn": "nqn.2014-08.org.example:h",
+                                 "host_key": "DHHC-1:00:k:", "ctrl_key": "DHHC-1:00:c:",
+                                 "hash": "hmac(sha512)", "dhgroup": "ffdhe2048"}  # fmt: skip

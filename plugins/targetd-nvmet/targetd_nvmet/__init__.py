@@ -1,0 +1,1 @@
+"""targetd-nvmet: NVMe over TCP exports on the kernel NVMe target (nvmet)."""
