@@ -75,6 +75,13 @@ class TpgView:
                 return lun
         return None
 
+    def lun_at(self, hba: str, name: str) -> TpgLun | None:
+        """The TPG LUN of the storage object ``hba``/``name``."""
+        for lun in self.luns.values():
+            if lun.hba == hba and lun.name == name:
+                return lun
+        return None
+
     def users_of(self, tpg_lun: int) -> list[tuple[str, int]]:
         """(initiator, mapped LUN) pairs that map a TPG LUN."""
         return [
