@@ -48,6 +48,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--exports", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print a cProfile of export_create + export_destroy (top 25 by own time)",
+    )
     args = ap.parse_args()
     n = args.exports
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -78,6 +83,13 @@ def main() -> None:
         print(f"  export_create + export_destroy {median_time(cycle, args.rounds) * 1e3:8.2f} ms")
         ve = median_time(lambda: svc.volume_exported(POOL, extra), args.rounds)
         print(f"  volume_exported (not exported) {ve * 1e3:8.3f} ms")
+        if args.profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.runcall(lambda: [cycle() for _ in range(args.rounds)])
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     finally:
         shutil.rmtree(tmp)
 

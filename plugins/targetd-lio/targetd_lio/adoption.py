@@ -9,7 +9,7 @@ from . import naming
 from .backstores import BackstoresMixin
 from .base import _shown, log
 from .cfs import TpgLun, TpgView
-from .planning import MAX_TPG_LUN, Undo, lowest_free
+from .planning import Undo
 from .state import check_acl_record, check_auth_record
 
 
@@ -61,11 +61,7 @@ class AdoptionMixin(BackstoresMixin):
         name = naming.backstore_name(pool.name, volume)
         hba = self.cfs.create_backstore(name, pool.device_path(volume), serial)
         undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
-        number = lowest_free(view.luns, MAX_TPG_LUN)
-        assert number is not None  # one was just freed
-        self.cfs.create_lun(number, hba, name)
-        undo.add(lambda: self.cfs.delete_lun(number, quiet=True))
-        view.luns[number] = TpgLun(number, hba, name)
+        number = self._new_lun(view, hba, name, undo)
         for w, m in users:
             self._map(view, w, m, number, undo)
         log.info(

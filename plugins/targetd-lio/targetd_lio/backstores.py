@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from targetd_core.plugin import BlockPool, TargetdError, Volume
+from targetd_core.plugin import BlockPool, Volume
 
-from .base import E, LioBase, log
-from .cfs import TpgLun, TpgView
-from .planning import MAX_TPG_LUN, Undo, lowest_free
+from .base import LioBase, log
+from .cfs import TpgView
+from .planning import Undo
 
 
 def _device_size(device: str | None) -> int:
@@ -41,18 +41,12 @@ class BackstoresMixin(LioBase):
             self.cfs.delete_backstore(stale, name)
         hba = self.cfs.create_backstore(name, pool.device_path(vol.name), vol.uuid)
         undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
-        number = lowest_free(view.luns, MAX_TPG_LUN)
-        if number is None:
-            raise TargetdError(E.UNEXPECTED, "the TPG has no free LUN number (65536 in use)")
-        self.cfs.create_lun(number, hba, name)
-        undo.add(lambda: self.cfs.delete_lun(number, quiet=True))
-        view.luns[number] = TpgLun(number, hba, name)
-        return number
+        return self._new_lun(view, hba, name, undo)
 
     def _drop_unused_luns(self, view: TpgView, tpg_luns: Iterable[int]) -> None:
         """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
         for number in set(tpg_luns):
-            lun = view.luns.get(number)
+            lun = self._tpg_lun(view, number)
             if lun is None or self._decode(view, number) is None:
                 continue  # not targetd's, nor adopted from the old daemon
             if view.users_of(number):

@@ -21,7 +21,7 @@ from targetd_core.plugin import BlockPool, Code, Core, TargetdError, Volume
 
 from . import naming
 from .cfs import Configfs, TpgLun, TpgView
-from .planning import Undo
+from .planning import MAX_TPG_LUN, Undo, lowest_free
 from .state import StateFile
 
 log = structlog.get_logger("targetd.lio")
@@ -88,10 +88,20 @@ class LioBase:
             raise TargetdError(E.VOLUME_NOT_FOUND, f"volume {vol!r} not found in pool {pool!r}")
         return p, v
 
+    def _tpg_lun(self, view: TpgView, number: int) -> TpgLun | None:
+        """TPG LUN ``number`` from ``view``, looked up (and added) when the view does not
+        list every LUN."""
+        lun = view.luns.get(number)
+        if lun is None and not view.luns_complete:
+            lun = self.cfs.read_lun(number)
+            if lun is not None:
+                view.luns[number] = lun
+        return lun
+
     def _decode(self, view: TpgView, tpg_lun: int) -> tuple[str, str] | None:
         """(pool, volume) a TPG LUN exports: targetd's backstores by their name, the old
         daemon's (adopted) by theirs and their device; None for anything else."""
-        lun = view.luns.get(tpg_lun)
+        lun = self._tpg_lun(view, tpg_lun)
         if lun is None:
             return None
         key = (lun.hba, lun.name)
@@ -126,9 +136,25 @@ class LioBase:
         return found[0] if len(found) == 1 else None
 
     def _lun_of(self, view: TpgView, pool: str, volume: str) -> TpgLun | None:
-        """The TPG LUN exporting ``pool``/``volume``: targetd's (a name look-up) or, while
-        the old daemon's objects are around, an adopted one."""
-        lun = view.lun_for(naming.backstore_name(pool, volume))
+        """The TPG LUN exporting ``pool``/``volume``: targetd's or, while the old daemon's
+        objects are around, an adopted one.
+
+        With a view that does not list the LUNs, targetd's is found by paths (its
+        backstore's HBA, then its LUN's candidate numbers): no pass over the TPG. The
+        LUNs are listed (into ``view``) only for an older layout or the old daemon's.
+        """
+        name = naming.backstore_name(pool, volume)
+        if not view.luns_complete:
+            hba = self.cfs.find_backstore(name)
+            if hba is not None:
+                lun = self.cfs.find_lun(hba, name)
+                if lun is not None:
+                    view.luns[lun.number] = lun
+                    return lun
+            elif self._legacy_backstore(pool, volume) is None:
+                return None  # no backstore: no LUN can export it
+            self.cfs.read_luns(view)
+        lun = view.lun_for(name)
         if lun is not None:
             return lun
         names = naming.legacy_backstore_names(pool, volume)
@@ -136,6 +162,21 @@ class LioBase:
             if lun.name in names and self._decode(view, lun.number) == (pool, volume):
                 return lun
         return None
+
+    def _new_lun(self, view: TpgView, hba: str, name: str, undo: Undo) -> int:
+        """Make a TPG LUN for backstore ``hba``/``name`` (at a number derived from the
+        name; the lowest free one if all of those are taken) and return its number."""
+        number = self.cfs.create_lun_for(hba, name)
+        if number is None:
+            if not view.luns_complete:
+                self.cfs.read_luns(view)
+            number = lowest_free(view.luns, MAX_TPG_LUN)
+            if number is None:
+                raise TargetdError(E.UNEXPECTED, "the TPG has no free LUN number (65536 in use)")
+            self.cfs.create_lun(number, hba, name)
+        undo.add(lambda: self.cfs.delete_lun(number, quiet=True))
+        view.luns[number] = TpgLun(number, hba, name)
+        return number
 
     def _legacy_backstore(self, pool: str, volume: str) -> tuple[str, str] | None:
         """(HBA, name) of the old daemon's backstore of ``pool``/``volume``, or None.
@@ -185,7 +226,8 @@ class LioBase:
                 if pv is None:
                     continue
                 if t not in serials:
-                    lun = view.luns[t]
+                    lun = self._tpg_lun(view, t)
+                    assert lun is not None  # _decode found it
                     serials[t] = self.cfs.backstore_serial(lun.hba, lun.name)
                 luns[str(m)] = {"pool": pv[0], "volume": pv[1], "uuid": serials[t]}
             doc["acls"][wwn] = {"tag": acl.tag, "luns": luns}

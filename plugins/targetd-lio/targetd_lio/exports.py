@@ -19,8 +19,9 @@ class ExportsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
         wwn = naming.normalize_initiator(initiator_wwn)
         p = self.core.block_pool(pool)
         name = naming.backstore_name(p.name, vol)
-        # only the TPG's LUNs and this initiator's ACL are needed: no scan of other ACLs
-        view = self.cfs.read(acls=False)
+        # only the volume's TPG LUN and this initiator's ACL are needed, each found by its
+        # path: no pass over the TPG's LUNs or ACLs
+        view = self.cfs.read(acls=False, luns=False)
         existing = self._lun_of(view, p.name, vol)
         if existing is not None and not naming.is_targetd_hba(existing.hba, existing.name):
             view = self.cfs.read()  # the old daemon's: moving it needs all its users
@@ -73,7 +74,9 @@ class ExportsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
     def export_destroy(self, pool: str, vol: str, initiator_wwn: str) -> None:
         wwn = naming.normalize_initiator(initiator_wwn)
         p = self.core.block_pool(pool)
-        view = self.cfs.read(tags=False)
+        # every ACL's mapped LUNs (whether another still uses the volume's TPG LUN: the
+        # kernel tells no count); the TPG LUNs themselves are looked up by path
+        view = self.cfs.read(tags=False, luns=False)
         acl = view.acls.get(wwn)
         if acl is not None:
             acl.tag = self.cfs.acl_tag(wwn)

@@ -7,8 +7,7 @@ from targetd_core.plugin import TargetdError
 from . import naming
 from .acls import AclsMixin
 from .base import _shown, log
-from .cfs import TpgLun
-from .planning import MAX_TPG_LUN, Undo, lowest_free
+from .planning import Undo
 from .state import check_acl_record
 
 
@@ -65,10 +64,8 @@ class RestoreMixin(AclsMixin):
                                 name, pool.device_path(item["volume"]), item["uuid"]
                             )
                             counts["backstores"] += 1
-                        number = lowest_free(view.luns, MAX_TPG_LUN)
-                        assert number is not None
-                        self.cfs.create_lun(number, hba, name)
-                        lun = view.luns[number] = TpgLun(number, hba, name)
+                        number = self._new_lun(view, hba, name, Undo())
+                        lun = view.luns[number]
                     self._map(view, wwn, m, lun.number, Undo())
                     counts["mapped_luns"] += 1
             except TargetdError as exc:

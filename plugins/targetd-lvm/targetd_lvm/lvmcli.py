@@ -38,9 +38,13 @@ def lvm(*args: str) -> str:
     return proc.stdout
 
 
-def lvs(target: str, fields: Sequence[str] = LV_FIELDS) -> list[Lv]:
-    """One ``lvs`` run over ``target`` (a VG, or VG/LV)."""
-    return parse_lvs(lvm("lvs", *REPORT_OPTS, "-o", ",".join(fields), target))
+def lvs(target: str, fields: Sequence[str] = LV_FIELDS, select: str | None = None) -> list[Lv]:
+    """One ``lvs`` run over ``target`` (a VG, or VG/LV), only the LVs matching ``select``
+    (an LVM selection, ``-S``) when given."""
+    args = ["lvs", *REPORT_OPTS, "-o", ",".join(fields)]
+    if select is not None:
+        args += ["-S", select]
+    return parse_lvs(lvm(*args, target))
 
 
 def vgs(target: str | None = None) -> list[Vg]:
