@@ -169,6 +169,8 @@ def main() -> int:
                 f"lvremove -f -q {VG}/bench-{run}-bare"
             )
             rows.append((n, statistics.median(lt), statistics.median(ct), vl, glvs, gcycle))
+            last = [create_times[i] for i in range(max(n - 10, 0), n) if i in create_times]
+            print(f"[{n}: export_create of the last {len(last)} {last}]", file=sys.stderr)
             print(f"[{n}: export_list {lt} cycle {ct} vol_list {vl} guest lvs {glvs} "
                   f"guest lvcreate+lvremove {gcycle}]", file=sys.stderr, flush=True)  # fmt: skip
         report()

@@ -81,6 +81,16 @@ def main() -> None:
             f"  export_list                    {median_time(svc.export_list, args.rounds) * 1e3:8.2f} ms"
         )
         print(f"  export_create + export_destroy {median_time(cycle, args.rounds) * 1e3:8.2f} ms")
+        creates, destroys = [], []
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            svc.export_create(POOL, extra, wwn, 0)
+            creates.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            svc.export_destroy(POOL, extra, wwn)
+            destroys.append(time.perf_counter() - t)
+        print(f"  export_create alone            {statistics.median(creates) * 1e3:8.2f} ms")
+        print(f"  export_destroy alone           {statistics.median(destroys) * 1e3:8.2f} ms")
         ve = median_time(lambda: svc.volume_exported(POOL, extra), args.rounds)
         print(f"  volume_exported (not exported) {ve * 1e3:8.3f} ms")
         if args.profile:
