@@ -172,7 +172,12 @@ class LioBase:
                 self.cfs.read_luns(view)
             number = lowest_free(view.luns, MAX_TPG_LUN)
             if number is None:
-                raise TargetdError(E.UNEXPECTED, "the TPG has no free LUN number (65536 in use)")
+                raise TargetdError(
+                    E.UNEXPECTED,
+                    f"the iSCSI target has no free LUN number: all {MAX_TPG_LUN + 1} are in "
+                    "use (one per exported volume); remove the exports of volumes that no "
+                    "longer need them",
+                )
             self.cfs.create_lun(number, hba, name)
         undo.add(lambda: self.cfs.delete_lun(number, quiet=True))
         view.luns[number] = TpgLun(number, hba, name)
