@@ -1,21 +1,31 @@
 #!/usr/bin/env python3
 """Benchmark of iSCSI exports against the appliance (the reference figures' measurements).
 
-    contrib/appliance run -- python3 bench/bench_exports.py [--sizes 1,100,250]
+    contrib/appliance run -- .venv/bin/python bench/bench_exports.py [--sizes 1,100,500,2000]
 
 Like the reference daemon's measurements (bench/README.md): 100 MiB thin volumes in
 vg-targetd/thin_pool, each exported to its own initiator at LUN 0. For each size N it
-times ``export_list`` (median of 3), and the cycle vol_create + export_create +
-export_destroy + vol_destroy of one more volume (median of 3); it also reports
-export_create for the first 10 and the last 10 volumes. Each figure is one call's wall
-time as the client sees it (here: the host, over HTTPS through QEMU's port forward; the
-reference client ran inside the guest over plain HTTP). Everything it creates is removed
-at the end.
+times ``export_list`` (median of 3) and the cycle vol_create + export_create +
+export_destroy + vol_destroy of one more volume (median of 3), and reports export_create
+of the first 10 volumes and of the last 10 before each size (each timed alone). Each
+figure is one call's wall time as the client sees it (the host, over HTTPS through QEMU's
+port forward; the reference client ran inside the guest over plain HTTP).
+
+With TARGETD_APPLIANCE_DIR set (``contrib/appliance run`` sets it) it also times, inside
+the guest, what LVM alone costs at that size: one ``lvs`` of the VG, and ``lvcreate`` +
+``lvremove`` of a thin volume, so the growth of the cycle can be split into LVM's and
+targetd's.
+
+Filling the array is the slow part (under TCG ~0.5 s per vol_create, LVM's own cost):
+volumes and exports in between the timed ones are made in JSON-RPC batches (16 calls in
+one request), and the sizes build on each other. ``--no-cleanup`` skips removing
+everything at the end (for a VM that is thrown away anyway: ``contrib/appliance run``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -27,7 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.realkernel.client import RPCClient  # noqa: E402
 
 POOL = "vg-targetd/thin_pool"
+VG, THIN = "vg-targetd", "thin_pool"
 SIZE = 100 << 20
+BATCH = 16
 REFERENCE = {  # reference daemon, same VM kind
     "export_list": {1: 0.23, 10: 2.17, 50: 11.8, 100: 23.3, 250: 77.0},
     "cycle": {100: 8.5},
@@ -40,28 +52,72 @@ def timed(fn, *args, **kwargs) -> float:
     return time.monotonic() - t
 
 
+def guest_seconds(script: str, reps: int = 3) -> float | None:
+    """Median wall time of a shell snippet measured inside the guest (None without one)."""
+    if not os.environ.get("TARGETD_APPLIANCE_DIR"):
+        return None
+    from tests.realkernel.appliance import guest_exec
+
+    timed_script = f's=$(date +%s.%N); {{ {script}; }} >/dev/null 2>&1; e=$(date +%s.%N); python3 -c "print($e - $s)"'
+    runs = (guest_exec(timed_script).stdout.split()[-1] for _ in range(reps))
+    return statistics.median(float(x) for x in runs)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="1,100,250")
+    ap.add_argument("--sizes", default="1,100,500,2000")
+    ap.add_argument("--no-cleanup", action="store_true", help="leave everything made")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     env = os.environ
     c = RPCClient(env["TARGETD_URL"], env["TARGETD_USER"], env["TARGETD_PASSWORD"],
-                  env["TARGETD_CA"])  # fmt: skip
+                  env["TARGETD_CA"], timeout=900)  # fmt: skip
     rpc = c.call
     run = uuid.uuid4().hex[:6]
-    made: list[tuple[str, str]] = []  # (volume, initiator)
-    create_times: list[float] = []
+    made: list[tuple[str, str]] = []  # (volume, initiator), exported
+    create_times: dict[int, float] = {}  # index -> export_create seconds, timed alone
     rows = []
 
-    def add_one() -> None:
+    def batch(calls: list[tuple[str, dict]]) -> None:
+        for start in range(0, len(calls), BATCH):
+            part = calls[start : start + BATCH]
+            body = [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                for i, (m, p) in enumerate(part)
+            ]
+            status, _, data = c.post(json.dumps(body).encode())
+            assert status == 200, f"batch: HTTP {status}: {data[:300]!r}"
+            errors = [r["error"] for r in json.loads(data) if "error" in r]
+            if errors:
+                raise RuntimeError(f"batch: {len(errors)} of {len(part)} failed: {errors[0]}")
+
+    def names(i: int) -> tuple[str, str]:
+        return f"bench-{run}-{i}", f"iqn.1994-05.org.example.bench:{run}-{i}"
+
+    def add_timed() -> None:
         i = len(made)
-        name, wwn = f"bench-{run}-{i}", f"iqn.1994-05.org.example.bench:{run}-{i}"
+        name, wwn = names(i)
         rpc("vol_create", pool=POOL, name=name, size=SIZE)
+        create_times[i] = timed(rpc, "export_create", pool=POOL, vol=name, initiator_wwn=wwn,
+                                lun=0)  # fmt: skip
         made.append((name, wwn))
-        create_times.append(
-            timed(rpc, "export_create", pool=POOL, vol=name, initiator_wwn=wwn, lun=0)
-        )
+
+    def add_batched(count: int) -> None:
+        while count > 0:
+            todo = [names(len(made) + k) for k in range(min(count, 4 * BATCH))]
+            batch([("vol_create", {"pool": POOL, "name": n, "size": SIZE}) for n, _ in todo])
+            batch([("export_create", {"pool": POOL, "vol": n, "initiator_wwn": w, "lun": 0})
+                   for n, w in todo])  # fmt: skip
+            made.extend(todo)
+            count -= len(todo)
+
+    def fill(n: int) -> None:
+        while len(made) < min(n, 10):  # the first 10, timed
+            add_timed()
+        if n - len(made) > 10:
+            add_batched(n - 10 - len(made))
+        while len(made) < n:  # the last 10 before this size, timed
+            add_timed()
 
     def cycle() -> float:
         name, wwn = f"bench-{run}-cycle", f"iqn.1994-05.org.example.bench:{run}-cycle"
@@ -73,28 +129,29 @@ def main() -> int:
         return time.monotonic() - t
 
     def report() -> None:
-        print(
-            f"{'exports':>8} {'export_list s':>14} {'(reference)':>12} {'cycle s':>8} {'(reference)':>12}"
-        )
-        for n, lt, ct in rows:
-            ref_l = REFERENCE["export_list"].get(n)
-            ref_c = REFERENCE["cycle"].get(n)
-            print(
-                f"{n:>8} {lt:>14.3f} {ref_l if ref_l else '':>12} {ct:>8.3f} {ref_c if ref_c else '':>12}"
-            )
-        if len(create_times) >= 20:
-            first = statistics.mean(create_times[:10])
+        print("| exports | export_list s | (reference) | cycle s | (reference) | vol_list s "
+              "| guest lvs s | guest lvcreate+lvremove s |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for n, lt, ct, vl, glvs, gcycle in rows:
+            ref_l = REFERENCE["export_list"].get(n, "")
+            ref_c = REFERENCE["cycle"].get(n, "")
+            g1 = f"{glvs:.3f}" if glvs is not None else "-"
+            g2 = f"{gcycle:.3f}" if gcycle is not None else "-"
+            print(f"| {n} | {lt:.3f} | {ref_l} | {ct:.3f} | {ref_c} | {vl:.3f} | {g1} | {g2} |")
+        first = [create_times[i] for i in range(10) if i in create_times]
+        if len(first) == 10:
+            f = statistics.mean(first)
             for n in sizes:
-                if n >= 20 and len(create_times) >= n:
-                    last = statistics.mean(create_times[n - 10 : n])
-                    print(f"export_create mean: first 10 {first:.3f} s, last 10 of {n} {last:.3f} s "
-                          f"(ratio {last / first:.2f})")  # fmt: skip
+                last = [create_times[i] for i in range(n - 10, n) if i in create_times]
+                if n >= 20 and len(last) == 10:
+                    m = statistics.mean(last)
+                    print(f"export_create mean: first 10 {f:.3f} s, last 10 of {n} {m:.3f} s "
+                          f"(ratio {m / f:.2f})")  # fmt: skip
 
     try:
         for n in sizes:
             t0 = time.monotonic()
-            while len(made) < n:
-                add_one()
+            fill(n)
             print(f"[{n} exports set up in {time.monotonic() - t0:.0f} s]", file=sys.stderr)
             listing = []
             lt = []
@@ -103,23 +160,30 @@ def main() -> int:
                 listing = rpc("export_list")
                 lt.append(time.monotonic() - t)
             assert len([e for e in listing if e["vol_name"].startswith(f"bench-{run}-")]) == n
+            vl = statistics.median(timed(rpc, "vol_list", pool=POOL) for _ in range(3))
             ct = [cycle() for _ in range(3)]
-            rows.append((n, statistics.median(lt), statistics.median(ct)))
-            print(f"[{n}: export_list {lt} cycle {ct}]", file=sys.stderr, flush=True)
+            glvs = guest_seconds(f"lvs {VG}")
+            gcycle = guest_seconds(
+                f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare && "
+                f"lvremove -f -q {VG}/bench-{run}-bare"
+            )
+            rows.append((n, statistics.median(lt), statistics.median(ct), vl, glvs, gcycle))
+            last = [create_times[i] for i in range(max(n - 10, 0), n) if i in create_times]
+            print(f"[{n}: export_create of the last {len(last)} {last}]", file=sys.stderr)
+            print(f"[{n}: export_list {lt} cycle {ct} vol_list {vl} guest lvs {glvs} "
+                  f"guest lvcreate+lvremove {gcycle}]", file=sys.stderr, flush=True)  # fmt: skip
         report()
         sys.stdout.flush()
     finally:
-        t0 = time.monotonic()
-        for name, wwn in made:
+        if not args.no_cleanup:
+            t0 = time.monotonic()
             try:
-                rpc("export_destroy", pool=POOL, vol=name, initiator_wwn=wwn)
+                batch([("export_destroy", {"pool": POOL, "vol": n, "initiator_wwn": w})
+                       for n, w in made])  # fmt: skip
+                batch([("vol_destroy", {"pool": POOL, "name": n}) for n, _ in made])
             except Exception as exc:  # noqa: BLE001
                 print(f"cleanup: {exc}", file=sys.stderr)
-            try:
-                rpc("vol_destroy", pool=POOL, name=name)
-            except Exception as exc:  # noqa: BLE001
-                print(f"cleanup: {exc}", file=sys.stderr)
-        print(f"[cleanup {time.monotonic() - t0:.0f} s]", file=sys.stderr)
+            print(f"[cleanup {time.monotonic() - t0:.0f} s]", file=sys.stderr)
         c.close()
 
     return 0

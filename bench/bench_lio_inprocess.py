@@ -48,6 +48,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--exports", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print a cProfile of export_create + export_destroy (top 25 by own time)",
+    )
     args = ap.parse_args()
     n = args.exports
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -76,8 +81,25 @@ def main() -> None:
             f"  export_list                    {median_time(svc.export_list, args.rounds) * 1e3:8.2f} ms"
         )
         print(f"  export_create + export_destroy {median_time(cycle, args.rounds) * 1e3:8.2f} ms")
+        creates, destroys = [], []
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            svc.export_create(POOL, extra, wwn, 0)
+            creates.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            svc.export_destroy(POOL, extra, wwn)
+            destroys.append(time.perf_counter() - t)
+        print(f"  export_create alone            {statistics.median(creates) * 1e3:8.2f} ms")
+        print(f"  export_destroy alone           {statistics.median(destroys) * 1e3:8.2f} ms")
         ve = median_time(lambda: svc.volume_exported(POOL, extra), args.rounds)
         print(f"  volume_exported (not exported) {ve * 1e3:8.3f} ms")
+        if args.profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.runcall(lambda: [cycle() for _ in range(args.rounds)])
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     finally:
         shutil.rmtree(tmp)
 

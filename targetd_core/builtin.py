@@ -108,6 +108,8 @@ def methods(core: Core) -> list[RpcMethod]:
                 f"volume {name!r} is exported or mapped to an access group; "
                 "remove its exports first",
             )
+        for handler in core.export_handlers:
+            handler.release_volume(p.name, name)
         p.destroy_volume(name)
 
     @rpc_method(errors=(E.INVALID_POOL, E.VOLUME_NOT_FOUND, E.NAME_CONFLICT))

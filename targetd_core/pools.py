@@ -205,14 +205,22 @@ class FsPool(ABC):
 class ExportHandler(ABC):
     """Something that makes volumes reachable by hosts (iSCSI, NVMe-oF, ...).
 
-    The core asks every handler before a volume is destroyed.
+    The core asks every handler before a volume is destroyed, and lets each release the
+    volume when none exports it.
     """
 
     name: str = "export"
 
     @abstractmethod
     def volume_exported(self, pool: str, volume: str) -> bool:
-        """True while ``pool``/``volume`` is exported or mapped to an access group."""
+        """True while ``pool``/``volume`` is exported or mapped to an access group.
+
+        A question: it must change nothing (use :meth:`release_volume` for clean-up)."""
+
+    def release_volume(self, pool: str, volume: str) -> None:
+        """Let go of ``pool``/``volume``, which ``vol_destroy`` destroys next (no handler
+        exports it): e.g. remove an unused object a crash left that keeps the device
+        open. Called under the storage lock. The default holds nothing."""
 
     def export_count(self) -> int | None:
         """How many exports this handler has (for metrics); None if unknown."""

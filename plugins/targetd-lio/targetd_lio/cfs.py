@@ -27,7 +27,7 @@ from pathlib import Path
 
 from targetd_core.plugin import Code, TargetdError, check_component, safe_join
 
-from .naming import HBA_BASE, hba_candidates, is_targetd_hba
+from .naming import HBA_BASE, hba_candidates, is_targetd_hba, tpg_lun_candidates
 
 CONFIGFS_TARGET = Path("/sys/kernel/config/target")
 TPG_TAG = 1
@@ -63,15 +63,27 @@ class Acl:
 
 @dataclass
 class TpgView:
-    """What the TPG holds right now."""
+    """What the TPG holds right now.
+
+    ``luns_complete`` is false when the TPG LUNs were not listed (a change that only
+    needs a few of them looks each up by its path: see :meth:`Configfs.read_lun`).
+    """
 
     luns: dict[int, TpgLun] = field(default_factory=dict)
     acls: dict[str, Acl] = field(default_factory=dict)
+    luns_complete: bool = True
 
     def lun_for(self, name: str) -> TpgLun | None:
         """The TPG LUN of targetd's backstore ``name``."""
         for lun in self.luns.values():
             if lun.name == name and is_targetd_hba(lun.hba, name):
+                return lun
+        return None
+
+    def lun_at(self, hba: str, name: str) -> TpgLun | None:
+        """The TPG LUN of the storage object ``hba``/``name``."""
+        for lun in self.luns.values():
+            if lun.hba == hba and lun.name == name:
                 return lun
         return None
 
@@ -140,7 +152,7 @@ def _lun_component(number: int) -> str:
 def _link_in(directory: str) -> str | None:
     """The target of the (only) symlink in a LUN or mapped-LUN directory."""
     try:
-        return os.readlink(os.path.join(directory, ALIAS))
+        return os.readlink(f"{directory}/{ALIAS}")
     except OSError:
         pass  # made by someone else (rtslib/targetcli): look for it
     try:
@@ -195,24 +207,15 @@ class Configfs:
     def tpg_exists(self) -> bool:
         return self.tpg.is_dir()
 
-    def read(self, acls: bool = True, tags: bool = True) -> TpgView:
-        """The TPG's LUNs and (unless ``acls`` is false) its ACLs with their mapped LUNs
-        and (unless ``tags`` is false) their tags, in one pass. Empty if there is no TPG."""
+    def read(self, acls: bool = True, tags: bool = True, luns: bool = True) -> TpgView:
+        """The TPG's LUNs (unless ``luns`` is false) and (unless ``acls`` is false) its
+        ACLs with their mapped LUNs and (unless ``tags`` is false) their tags, in one pass.
+        Empty if there is no TPG."""
         view = TpgView()
-        lun_dir = str(self.tpg / "lun")
-        try:
-            lun_entries = list(os.scandir(lun_dir))
-        except FileNotFoundError:
-            return view
-        for entry in lun_entries:
-            n = _number(entry.name, "lun_")
-            if n is None:
-                continue
-            link = _link_in(entry.path)
-            if link is None:
-                continue
-            so_path, name = os.path.split(link.rstrip("/"))
-            view.luns[n] = TpgLun(n, os.path.basename(so_path), name)
+        if luns:
+            self.read_luns(view)
+        else:
+            view.luns_complete = False
         if not acls:
             return view
         try:
@@ -233,12 +236,48 @@ class Configfs:
                 m = _number(name, "lun_")
                 if m is None:
                     continue
-                link = _link_in(os.path.join(entry.path, name))
+                link = _link_in(f"{entry.path}/{name}")
                 t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
                 if t is not None:
                     acl.mapped[m] = t
             view.acls[acl.wwn] = acl
         return view
+
+    def read_luns(self, view: TpgView) -> None:
+        """Fill ``view`` with every TPG LUN (one listing, one readlink each)."""
+        view.luns_complete = True
+        lun_dir = str(self.tpg / "lun")
+        try:
+            lun_entries = list(os.scandir(lun_dir))
+        except FileNotFoundError:
+            return
+        for entry in lun_entries:
+            n = _number(entry.name, "lun_")
+            if n is None:
+                continue
+            link = _link_in(entry.path)
+            if link is None:
+                continue
+            so_path, name = os.path.split(link.rstrip("/"))
+            view.luns[n] = TpgLun(n, os.path.basename(so_path), name)
+
+    def read_lun(self, number: int) -> TpgLun | None:
+        """One TPG LUN and the storage object it exports, or None."""
+        link = _link_in(str(self.lun_dir(number)))
+        if link is None:
+            return None
+        so_path, name = os.path.split(link.rstrip("/"))
+        return TpgLun(number, os.path.basename(so_path), name)
+
+    def find_lun(self, hba: str, name: str) -> TpgLun | None:
+        """The TPG LUN of targetd's backstore ``hba``/``name`` at one of the numbers
+        targetd gives it (:func:`naming.tpg_lun_candidates`), or None (not there: it has
+        none, or an older targetd put it at the lowest free number)."""
+        for number in tpg_lun_candidates(name):
+            lun = self.read_lun(number)
+            if lun is not None and (lun.hba, lun.name) == (hba, name):
+                return lun
+        return None
 
     def find_backstore(self, name: str) -> str | None:
         """The HBA directory holding targetd's backstore ``name``, or None."""
@@ -383,11 +422,26 @@ class Configfs:
         self._remove_dir(self.so_dir(hba, name), f"backstore {name}", quiet)
         self._remove_dir(self.hba_dir(hba), f"HBA {hba}", quiet)
 
-    def create_lun(self, number: int, hba: str, name: str) -> None:
+    def create_lun_for(self, hba: str, name: str) -> int | None:
+        """A TPG LUN for backstore ``hba``/``name`` at the first free number of its
+        candidates (:func:`naming.tpg_lun_candidates`); None if all are taken."""
+        for number in tpg_lun_candidates(name):
+            try:
+                self.create_lun(number, hba, name, exist_ok=False)
+            except FileExistsError:
+                continue
+            return number
+        return None
+
+    def create_lun(self, number: int, hba: str, name: str, exist_ok: bool = True) -> None:
+        """TPG LUN ``number`` exporting ``hba``/``name``. With ``exist_ok`` false, an
+        existing LUN of that number raises FileExistsError (the caller tries another)."""
         path = self.lun_dir(number)
         try:
             path.mkdir()
         except OSError as exc:
+            if isinstance(exc, FileExistsError) and not exist_ok:
+                raise
             raise lio_error(f"create TPG LUN {number}", exc) from None
         try:
             os.symlink(self.so_dir(hba, name), path / ALIAS)

@@ -74,6 +74,18 @@ def hba_candidates(name: str) -> tuple[str, ...]:
     return tuple(f"iblock_{HBA_BASE + (h + i) % HBA_SPAN}" for i in range(HBA_PROBES))
 
 
+#: TPG LUN numbers the kernel accepts: 0..TPG_LUN_LIMIT-1. targetd puts a backstore's TPG
+#: LUN at a number derived from its name (like its HBA), so finding it is a path look-up.
+TPG_LUN_LIMIT = 65536
+TPG_LUN_PROBES = 8
+
+
+def tpg_lun_candidates(name: str) -> tuple[int, ...]:
+    """The TPG LUN numbers where targetd puts the LUN of backstore ``name``, in order."""
+    h = int(hashlib.sha256(b"lun:" + name.encode()).hexdigest()[:16], 16) % TPG_LUN_LIMIT
+    return tuple((h + i) % TPG_LUN_LIMIT for i in range(TPG_LUN_PROBES))
+
+
 def is_targetd_hba(hba: str, name: str) -> bool:
     """True if ``hba``/``name`` is where targetd would have put backstore ``name``."""
     return hba in hba_candidates(name)

@@ -41,10 +41,42 @@ def empty() -> dict[str, Any]:
 
 
 class StateFile:
+    """The state file, with what keeps a change's cost flat as the file grows.
+
+    - **load** reuses the document this process saved last while the path still names
+      that same file: a descriptor kept open on it pins its inode (no other file can get
+      its number), and size and times must match too. Another worker's save (a rename)
+      or an edit makes it read the file again. The document handed out is the caller's:
+      it is not cached again until it is saved.
+    - **save** re-encodes only the entries that were replaced since the last save (each
+      top-level entry's JSON text is kept with the entry object it came from): callers
+      replace an entry (``doc["acls"][wwn] = {...}``), never change one in place.
+    """
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._saved: tuple[int, tuple[int, int, int, int], dict[str, Any]] | None = None
+        self._texts: dict[tuple[str, str], tuple[object, str]] = {}
+
+    def _forget(self) -> None:
+        if self._saved is not None:
+            os.close(self._saved[0])
+            self._saved = None
+
+    @staticmethod
+    def _key(st: os.stat_result) -> tuple[int, int, int, int]:
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def load(self) -> dict[str, Any]:
+        if self._saved is not None:
+            fd, key, doc = self._saved
+            self._forget()
+            try:
+                current = os.stat(self.path)
+            except OSError:
+                current = None
+            if current is not None and self._key(current) == key:
+                return doc
         try:
             text = self.path.read_text()
         except FileNotFoundError:
@@ -73,10 +105,41 @@ class StateFile:
             )
         return doc
 
+    def _encode(self, doc: dict[str, Any]) -> bytes:
+        """``json.dumps(doc, sort_keys=True, separators=(",", ":"))``, reusing the text of
+        every entry of ``acls`` and ``auth`` that is the same object as at the last save."""
+        texts: dict[tuple[str, str], tuple[object, str]] = {}
+        parts = []
+        for section in sorted(doc):
+            value = doc[section]
+            if section in ("acls", "auth") and isinstance(value, dict):
+                items = []
+                for name in sorted(value):
+                    entry = value[name]
+                    known = self._texts.get((section, name))
+                    if known is not None and known[0] is entry:
+                        item = known[1]
+                    else:
+                        text = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+                        item = f"{json.dumps(name)}:{text}"
+                    texts[(section, name)] = (entry, item)
+                    items.append(item)
+                encoded = "{" + ",".join(items) + "}"
+            else:
+                encoded = json.dumps(value, sort_keys=True, separators=(",", ":"))
+            parts.append(f"{json.dumps(section)}:{encoded}")
+        self._texts = texts
+        return ("{" + ",".join(parts) + "}").encode()
+
     def save(self, doc: dict[str, Any]) -> None:
         """Write atomically (temporary file, fsync, rename, fsync of the directory)."""
+        self._forget()
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+        try:
+            data = self._encode(doc)
+        except BaseException:
+            self._texts = {}
+            raise
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -92,11 +155,17 @@ class StateFile:
             finally:
                 os.close(dfd)
         except OSError as exc:
+            self._texts = {}
             raise TargetdError(
                 Code.UNEXPECTED,
                 f"cannot write the LIO state file {self.path}: {exc.strerror}; the change is "
                 "live but will not survive a reboot",
             ) from None
+        try:
+            pin = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        self._saved = (pin, self._key(os.fstat(pin)), doc)
 
 
 def check_auth_record(creds: object) -> str | None:

@@ -61,10 +61,10 @@ class FakeConfigfs(Configfs):
             return []
         return sorted(p.name for h in self.core.iterdir() for p in h.iterdir())
 
-    def create_lun(self, number: int, hba: str, name: str) -> None:
+    def create_lun(self, number: int, hba: str, name: str, exist_ok: bool = True) -> None:
         self._maybe_fail("create_lun")
         (self.tpg / "lun").mkdir(parents=True, exist_ok=True)
-        super().create_lun(number, hba, name)
+        super().create_lun(number, hba, name, exist_ok)
 
     def create_acl(self, wwn: str) -> None:
         acl = self.acl_dir(wwn)

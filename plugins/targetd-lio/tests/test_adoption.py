@@ -154,7 +154,11 @@ def test_destroying_the_last_old_export_keeps_the_old_names_to_the_end(env) -> N
 def test_an_unused_old_backstore_does_not_block_vol_destroy(env) -> None:
     svc, cfs, pools, _ = env
     old_lvm(cfs, pools, {})
+    before = cfs.all_paths()
     assert not svc.volume_exported(POOL, "v1")
+    # a question: nothing changed
+    assert cfs.all_paths() == before
+    svc.release_volume(POOL, "v1")  # what vol_destroy calls next
     assert not list(cfs.core.iterdir()) and not list((cfs.tpg / "lun").iterdir())
 
 

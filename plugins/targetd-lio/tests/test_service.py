@@ -319,3 +319,45 @@ def test_backstore_names() -> None:
     assert naming.parse_backstore_name("vg-targetd%2Fthin_pool:v", ["other"]) is None
     assert naming.parse_backstore_name("plain", pools) is None
     assert naming.parse_backstore_name("vg-targetd:", pools) is None
+
+
+def test_volume_exported_is_a_question_and_release_volume_cleans_up(env) -> None:
+    """A backstore and TPG LUN no ACL maps (a crash between two steps) stay until the
+    volume is destroyed: volume_exported changes nothing, release_volume removes them,
+    and neither touches a volume that is still exported."""
+    svc, cfs, pools, _ = env
+    svc.export_create(POOL, "v1", I1, 0)
+    svc.export_create(POOL, "v2", I2, 0)
+    cfs.delete_mapped_lun(I2, 0)  # as if a crash stopped export_destroy here
+    before = cfs.all_paths()
+    assert not svc.volume_exported(POOL, "v2")
+    assert svc.volume_exported(POOL, "v1")
+    assert cfs.all_paths() == before
+    svc.release_volume(POOL, "v1")  # exported: left alone
+    assert cfs.all_paths() == before
+    svc.release_volume(POOL, "v2")
+    assert cfs.find_backstore(naming.backstore_name(POOL, "v2")) is None
+    assert len(cfs.backstores()) == 1 and len(list((cfs.tpg / "lun").iterdir())) == 1
+    svc.release_volume(POOL, "v3")  # never exported: nothing to do
+    assert [e["vol_name"] for e in svc.export_list()] == ["v1"]
+
+
+def test_tpg_lun_numbers_exhausted_is_a_clear_error_and_leaves_nothing(env, monkeypatch) -> None:
+    """The kernel's TPG LUN numbers (65536) lowered to 3: the fourth volume gets -1 naming
+    the limit, and its backstore is undone."""
+    from targetd_lio import base
+    from targetd_lio import cfs as cfs_mod
+
+    svc, cfs, pools, _ = env
+    monkeypatch.setattr(base, "MAX_TPG_LUN", 2)
+    monkeypatch.setattr(cfs_mod, "tpg_lun_candidates", lambda name: (0, 1))
+    for i, v in enumerate(("v1", "v2", "v3")):
+        svc.export_create(POOL, v, f"iqn.1994-05.com.example:l{i}", 0)
+    assert sorted(p.name for p in (cfs.tpg / "lun").iterdir()) == ["lun_0", "lun_1", "lun_2"]
+    pools[0].create_volume("v4", 4096)
+    before = cfs.all_paths()
+    with pytest.raises(TargetdError) as ei:
+        svc.export_create(POOL, "v4", I1, 0)
+    assert code(ei) == -1 and "no free LUN number" in ei.value.message
+    assert cfs.all_paths() == before  # no backstore, ACL or LUN left half made
+    assert not svc.volume_exported(POOL, "v4")

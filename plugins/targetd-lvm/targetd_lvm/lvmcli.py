@@ -8,10 +8,11 @@ out of the error message on failure, so a client sees the line that says what fa
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
 
-from targetd_core.plugin import run, tool_error
+from targetd_core.plugin import Code, TargetdError, run, tool_error
 
 from .report import LV_FIELDS, VG_FIELDS, Lv, Vg, parse_lvs, parse_vgs
 
@@ -31,6 +32,9 @@ def lvm(*args: str) -> str:
     argv = ["lvm", *args]
     proc = run(argv, env=LVM_ENV, check=False)
     if proc.returncode != 0:
+        limit = _limit_reached(proc.stderr or "")
+        if limit is not None:
+            raise TargetdError(Code.UNEXPECTED, f"{args[0] if args else 'lvm'} failed: {limit}")
         cleaned = subprocess.CompletedProcess(
             argv, proc.returncode, proc.stdout, _without_warnings(proc.stderr or "")
         )
@@ -38,9 +42,37 @@ def lvm(*args: str) -> str:
     return proc.stdout
 
 
-def lvs(target: str, fields: Sequence[str] = LV_FIELDS) -> list[Lv]:
-    """One ``lvs`` run over ``target`` (a VG, or VG/LV)."""
-    return parse_lvs(lvm("lvs", *REPORT_OPTS, "-o", ",".join(fields), target))
+#: LVM's line when a VG's description no longer fits its metadata area (lib/format_text):
+#: "VG <vg> <seqno> metadata on <pv> (<n> bytes) exceeds maximum metadata size (<m> bytes)"
+_VG_METADATA_FULL = re.compile(
+    r"VG (?P<vg>\S+) \d+ metadata on (?P<pv>\S+) \(\d+ bytes\) exceeds maximum metadata "
+    r"size \((?P<max>\d+) bytes\)"
+)
+
+
+def _limit_reached(stderr: str) -> str | None:
+    """A message saying which storage limit a failed command hit and what to do, or None.
+
+    LVM commits a change whole or not at all, so nothing is left half made; the
+    administrator has to make room (docs/operations.md, "Pools for many volumes")."""
+    m = _VG_METADATA_FULL.search(stderr)
+    if m is not None:
+        return (
+            f"the metadata area of volume group {m['vg']} is full (at most {m['max']} bytes "
+            f"on {m['pv']}): LVM cannot record another change in it; nothing was changed. "
+            "Give the volume group a PV with a larger metadata area (pvcreate "
+            "--metadatasize), see 'Pools for many volumes' in the operations guide"
+        )
+    return None
+
+
+def lvs(target: str, fields: Sequence[str] = LV_FIELDS, select: str | None = None) -> list[Lv]:
+    """One ``lvs`` run over ``target`` (a VG, or VG/LV), only the LVs matching ``select``
+    (an LVM selection, ``-S``) when given."""
+    args = ["lvs", *REPORT_OPTS, "-o", ",".join(fields)]
+    if select is not None:
+        args += ["-S", select]
+    return parse_lvs(lvm(*args, target))
 
 
 def vgs(target: str | None = None) -> list[Vg]:

@@ -8,6 +8,7 @@ workers and the administrator change LVM behind our back.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 import structlog
@@ -30,6 +31,9 @@ from .report import COPYING_TAG, Lv, is_thin_volume, is_vg_volume, thin_pool_fre
 log = structlog.get_logger("targetd.lvm")
 
 SECTOR = 512
+#: the characters LVM allows in an LV name (lvm(8) "VALID NAMES"); nothing else can be
+#: quoted into a selection
+LV_NAME = re.compile(r"[A-Za-z0-9+_.-]+")
 
 
 def size_arg(size: int) -> str:
@@ -70,6 +74,14 @@ class LvmPool(BlockPool):
 
     def list_volumes(self) -> list[Volume]:
         return [Volume(lv.name, lv.size, lv.uuid) for lv in lvs(self.vg) if self.owns(lv)]
+
+    def get_volume(self, name: str) -> Volume | None:
+        """One ``lvs`` of the VG selecting that LV by name: the report and its parsing
+        stay one row however many LVs the VG has (LVM still reads the VG's metadata)."""
+        if not LV_NAME.fullmatch(name):
+            return None  # no LV can have that name
+        found = [lv for lv in lvs(self.vg, select=f'lv_name="{name}"') if lv.name == name]
+        return next((Volume(lv.name, lv.size, lv.uuid) for lv in found if self.owns(lv)), None)
 
     def device_path(self, name: str) -> str:
         """``/dev/VG/LV``, activating the LV first if it has no device node (a thin

@@ -47,3 +47,20 @@ def test_only_warnings_are_still_shown(monkeypatch):
     with pytest.raises(TargetdError) as e:
         lvmcli.lvm("lvs")
     assert "WARNING: odd" in e.value.message
+
+
+def test_a_full_vg_metadata_area_says_so_and_what_to_do(monkeypatch):
+    # the lines LVM 2.03.16 printed in the appliance when the area was full
+    stderr = (
+        "  VG vg-mdtest 405 metadata on /dev/loop0 (524101 bytes) exceeds maximum metadata "
+        "size (521472 bytes)\n"
+        "  WARNING: Failed to write an MDA of VG vg-mdtest.\n"
+        "  Failed to write VG vg-mdtest.\n"
+    )
+    monkeypatch.setattr(lvmcli, "run", fake_run(5, "", stderr)[0])
+    with pytest.raises(TargetdError) as e:
+        lvmcli.lvm("lvcreate", "-n", "x", "-V", "1m", "--thinpool", "vg-mdtest/tp")
+    msg = e.value.message
+    assert e.value.code == -1
+    assert "metadata area of volume group vg-mdtest is full" in msg
+    assert "521472 bytes" in msg and "/dev/loop0" in msg and "--metadatasize" in msg

@@ -48,10 +48,13 @@ class FakeLvm:
             self.lvs[name] = dataclasses.replace(self.lvs[name], tags=frozenset())
         return ""
 
-    def list(self, target):
-        self.calls.append(("lvs", target))
+    def list(self, target, select=None):
+        self.calls.append(("lvs", target) if select is None else ("lvs", target, select))
         if "/" in target:
             return [self.lvs[target.split("/")[1]]]
+        if select is not None:
+            name = select.removeprefix('lv_name="').removesuffix('"')
+            return [x for x in self.lvs.values() if x.name == name]
         return list(self.lvs.values())
 
 
@@ -83,6 +86,20 @@ def test_listing_is_one_lvs_call(fake, core):
     thin = pools_mod.ThinPool("vg/tp", "vg", "tp", core)
     assert names(vg) == ["vol1"] and names(thin) == ["t1"]
     assert fake.calls == [("lvs", "vg"), ("lvs", "vg")]
+
+
+def test_get_volume_is_one_lvs_call_selecting_the_lv(fake, core):
+    vg = pools_mod.VgPool("vg", "vg", core)
+    thin = pools_mod.ThinPool("vg/tp", "vg", "tp", core)
+    assert vg.get_volume("vol1").uuid == "uuid-vol1" and thin.get_volume("t1").name == "t1"
+    assert vg.get_volume("t1") is None and thin.get_volume("vol1") is None  # other pool's
+    assert thin.get_volume("missing") is None
+    assert fake.calls == [
+        ("lvs", "vg", f'lv_name="{n}"') for n in ("vol1", "t1", "t1", "vol1", "missing")
+    ]
+    fake.calls.clear()
+    assert vg.get_volume('x" || lv_name="vol1') is None and vg.get_volume("") is None
+    assert fake.calls == []  # never quoted into a selection
 
 
 def test_thin_create_plan(fake, core):

@@ -1,0 +1,78 @@
+"""Initiators' ACLs and their CHAP settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from targetd_core.plugin import TargetdError
+
+from . import naming
+from .base import E, LioBase
+from .cfs import Acl, TpgView
+from .planning import Undo
+from .state import check_auth_record
+
+
+class AclsMixin(LioBase):
+    """ACLs (made with their recorded CHAP settings) and initiator_set_auth."""
+
+    def _new_acl(
+        self, view: TpgView, wwn: str, tag: str | None, auth: dict[str, Any], undo: Undo
+    ) -> None:
+        self.cfs.create_acl(wwn)
+        undo.add(lambda: self.cfs.delete_acl(wwn, quiet=True))
+        if tag:
+            self.cfs.set_tag(wwn, tag)
+        creds = auth.get(wwn)
+        if creds:
+            problem = check_auth_record(creds)
+            if problem is not None:  # never write what the rules refuse, nor drop CHAP
+                raise TargetdError(
+                    E.UNEXPECTED,
+                    f"the recorded CHAP settings of {wwn} in {self.state.path} are invalid "
+                    f"({problem}); set them again with initiator_set_auth",
+                )
+            self.cfs.set_acl_auth(
+                wwn,
+                creds.get("in_user", ""),
+                creds.get("in_pass", ""),
+                creds.get("out_user", ""),
+                creds.get("out_pass", ""),
+            )
+        view.acls[wwn] = Acl(wwn, tag)
+
+    def initiator_set_auth(
+        self,
+        initiator_wwn: str,
+        in_user: str | None,
+        in_pass: str | None,
+        out_user: str | None,
+        out_pass: str | None,
+    ) -> None:
+        wwn = naming.normalize_initiator(initiator_wwn)
+        in_user, in_pass, out_user, out_pass = (
+            naming.check_chap_value(x, what) if x else ""
+            for x, what in (
+                (in_user, "in_user"),
+                (in_pass, "in_pass"),
+                (out_user, "out_user"),
+                (out_pass, "out_pass"),
+            )
+        )
+        if not (in_user and in_pass):
+            in_user = in_pass = ""
+        if not (out_user and out_pass):
+            out_user = out_pass = ""
+        doc = self.state.load()
+        if in_user or out_user:
+            doc["auth"][wwn] = {
+                "in_user": in_user,
+                "in_pass": in_pass,
+                "out_user": out_user,
+                "out_pass": out_pass,
+            }
+        else:
+            doc["auth"].pop(wwn, None)
+        if self.cfs.acl_exists(wwn):
+            self.cfs.set_acl_auth(wwn, in_user, in_pass, out_user, out_pass)
+        self.state.save(doc)

@@ -1,0 +1,81 @@
+"""Backstores and TPG LUNs: made when a volume is first exported, removed when no ACL
+maps them any more."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from targetd_core.plugin import BlockPool, Volume
+
+from .base import LioBase, log
+from .cfs import TpgView
+from .planning import Undo
+
+
+def _device_size(device: str | None) -> int:
+    if not device:
+        return 0
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+class BackstoresMixin(LioBase):
+    """Backstores and TPG LUNs."""
+
+    def _ensure_lun(
+        self, view: TpgView, name: str, pool: BlockPool, vol: Volume, undo: Undo
+    ) -> int:
+        """The TPG LUN exporting ``name`` (created, with its backstore, if missing)."""
+        lun = view.lun_for(name)
+        if lun is not None:
+            return lun.number
+        stale = self.cfs.find_backstore(name)
+        if stale is not None:  # left over without a LUN: make it afresh
+            self.cfs.delete_backstore(stale, name)
+        hba = self.cfs.create_backstore(name, pool.device_path(vol.name), vol.uuid)
+        undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
+        return self._new_lun(view, hba, name, undo)
+
+    def _drop_unused_luns(self, view: TpgView, tpg_luns: Iterable[int]) -> None:
+        """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
+        for number in set(tpg_luns):
+            lun = self._tpg_lun(view, number)
+            if lun is None or self._decode(view, number) is None:
+                continue  # not targetd's, nor adopted from the old daemon
+            if view.users_of(number):
+                continue
+            self.cfs.delete_lun(number)
+            self.cfs.delete_backstore(lun.hba, lun.name)
+            del view.luns[number]
+            if self._legacy is not None:
+                self._legacy.discard((lun.hba, lun.name))
+
+    def release_volume(self, pool: str, volume: str) -> None:
+        """Remove the backstore (and TPG LUN) of a volume that is about to be destroyed.
+
+        Called by the core's ``vol_destroy`` once no handler exports the volume: a
+        backstore no ACL uses any more (left by a crash between two steps, or by the old
+        daemon) keeps the device open, and the pool could not remove it. Nothing is
+        removed while an ACL still maps the volume.
+        """
+        found = self._backstore_of(pool, volume)
+        if found is None:
+            return
+        hba, name = found
+        view = self.cfs.read(tags=False)
+        lun = view.lun_at(hba, name)
+        if lun is not None:
+            if view.users_of(lun.number):
+                return
+            self.cfs.delete_lun(lun.number)
+        self.cfs.delete_backstore(hba, name)
+        if self._legacy is not None:
+            self._legacy.discard((hba, name))
+        log.info("an unused backstore of a destroyed volume was removed", backstore=name)

@@ -1,0 +1,92 @@
+"""The questions: listings, and whether a volume is exported. None of them changes
+anything; each is one pass over configfs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backstores import _device_size
+from .base import LioBase
+
+
+class ListingMixin(LioBase):
+    """export_list, initiator_list, access_group_list, access_group_map_list and
+    volume_exported."""
+
+    def volume_exported(self, pool: str, volume: str) -> bool:
+        """True while an ACL maps the volume (an export or an access group mapping).
+
+        A question only: a backstore that no ACL uses (left by a crash, or by the old
+        daemon) is not touched here; :meth:`release_volume` removes it when the volume is
+        destroyed.
+        """
+        found = self._backstore_of(pool, volume)
+        if found is None:
+            return False  # the common case: one stat() per candidate HBA, no configfs pass
+        view = self.cfs.read(tags=False)
+        lun = view.lun_at(*found)
+        return lun is not None and bool(view.users_of(lun.number))
+
+    def export_list(self) -> list[dict[str, Any]]:
+        view = self.cfs.read(tags=False)
+        info: dict[int, tuple[str, str, int, str] | None] = {}
+        out = []
+        for acl in sorted(view.acls.values(), key=lambda a: a.wwn):
+            for m, t in sorted(acl.mapped.items()):
+                if t not in info:
+                    pv = self._decode(view, t)
+                    if pv is None:
+                        info[t] = None
+                    else:
+                        lun = view.luns[t]
+                        size = _device_size(self.cfs.backstore_device(lun.hba, lun.name))
+                        serial = self.cfs.backstore_serial(lun.hba, lun.name) or ""
+                        info[t] = (pv[0], pv[1], size, serial)
+                i = info[t]
+                if i is None:
+                    continue
+                out.append(
+                    {
+                        "initiator_wwn": acl.wwn,
+                        "lun": m,
+                        "vol_name": i[1],
+                        "vol_size": i[2],
+                        "vol_uuid": i[3],
+                        "pool": i[0],
+                    }
+                )
+        return out
+
+    def initiator_list(self, standalone_only: bool = False) -> list[dict[str, str]]:
+        view = self.cfs.read()
+        return [
+            {"init_id": acl.wwn, "init_type": "iscsi"}
+            for acl in sorted(view.acls.values(), key=lambda a: a.wwn)
+            if not (standalone_only and acl.tag)
+        ]
+
+    def access_group_list(self) -> list[dict[str, Any]]:
+        groups = self.cfs.read().groups()
+        return [
+            {"name": name, "init_ids": sorted(members), "init_type": "iscsi"}
+            for name, members in sorted(groups.items())
+        ]
+
+    def access_group_map_list(self) -> list[dict[str, Any]]:
+        view = self.cfs.read()
+        seen: set[tuple[str, int, int]] = set()
+        out = []
+        for name, members in sorted(view.groups().items()):
+            for wwn in members:
+                for m, t in view.acls[wwn].mapped.items():
+                    if (name, m, t) in seen:
+                        continue
+                    seen.add((name, m, t))
+                    pv = self._decode(view, t)
+                    if pv is None:
+                        continue
+                    out.append(
+                        {"ag_name": name, "h_lun_id": m, "pool_name": pv[0], "vol_name": pv[1]}
+                    )
+        out.sort(key=lambda d: (d["ag_name"], d["h_lun_id"]))
+        return out

@@ -1,0 +1,71 @@
+"""vol_destroy asks every export handler (volume_exported, a question), then lets each
+release the volume (release_volume) right before the pool destroys it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from targetd_core.builtin import methods
+from targetd_core.config import Config
+from targetd_core.core import Core
+from targetd_core.errors import TargetdError
+from targetd_core.locking import StorageLock
+from targetd_core.pools import BlockPool, ExportHandler, PoolInfo, Volume
+
+
+class Pool(BlockPool):
+    def __init__(self, events: list[str]) -> None:
+        super().__init__("p")
+        self.events = events
+        self.vols = {"v": Volume("v", 1, "u"), "w": Volume("w", 1, "u2")}
+
+    def info(self) -> PoolInfo:
+        return PoolInfo("p", 2, 2, "block")
+
+    def list_volumes(self) -> list[Volume]:
+        return list(self.vols.values())
+
+    def create_volume(self, name: str, size: int) -> None:
+        raise NotImplementedError
+
+    def destroy_volume(self, name: str) -> None:
+        self.events.append(f"destroy {name}")
+        del self.vols[name]
+
+    def copy_volume(self, src: str, dst: str, size: int | None) -> None:
+        raise NotImplementedError
+
+    def resize_volume(self, name: str, size: int) -> None:
+        raise NotImplementedError
+
+    def device_path(self, name: str) -> str:
+        return f"/dev/null/{name}"
+
+
+class Handler(ExportHandler):
+    def __init__(self, events: list[str], exported: set[str]) -> None:
+        self.events = events
+        self.exported = exported
+
+    def volume_exported(self, pool: str, volume: str) -> bool:
+        self.events.append(f"asked {volume}")
+        return volume in self.exported
+
+    def release_volume(self, pool: str, volume: str) -> None:
+        self.events.append(f"release {volume}")
+
+
+def test_vol_destroy_releases_then_destroys(tmp_path: Path) -> None:
+    events: list[str] = []
+    core = Core(Config({}), StorageLock(tmp_path / "lock"))
+    core.block_pools["p"] = Pool(events)
+    core.export_handlers.append(Handler(events, {"w"}))
+    vol_destroy = next(m for m in methods(core) if m.name == "vol_destroy").func
+    vol_destroy(pool="p", name="v")
+    assert events == ["asked v", "release v", "destroy v"]
+    events.clear()
+    with pytest.raises(TargetdError) as e:
+        vol_destroy(pool="p", name="w")
+    assert e.value.code == -303 and events == ["asked w"]  # exported: nothing released
