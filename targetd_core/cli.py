@@ -13,7 +13,7 @@ import structlog
 from . import __version__, logs
 from .auth import Authenticator
 from .config import DEFAULT_CONFIG_PATH, parse_bind
-from .plugins import ENTRY_POINT_GROUP, StartupError, build_core, discover, serve_hooks
+from .loader import ENTRY_POINT_GROUP, StartupError, build_core, discover, serve_hooks
 from .rpc import Dispatcher
 from .tlscheck import check_tls_files
 from .wsgi import TargetdApp

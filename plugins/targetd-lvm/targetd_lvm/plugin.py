@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from targetd_core.plugin import BlockPool, ConfigOption, Core, impl
+from targetd_core.plugin import Core, Declare, Register, impl
 
 from .config import OPTIONS, pool_specs
 from .pools import LvmPool, ThinPool, VgPool
 
 
 @impl
-def targetd_config_options() -> Iterable[ConfigOption]:
-    return OPTIONS
+def targetd_declare(declare: Declare) -> None:
+    declare.config_options(OPTIONS)
 
 
 def make_pools(core: Core) -> list[LvmPool]:
@@ -29,5 +27,5 @@ def make_pools(core: Core) -> list[LvmPool]:
 
 
 @impl
-def targetd_block_pools(core: Core) -> Iterable[BlockPool]:
-    return make_pools(core)
+def targetd_register(register: Register) -> None:
+    register.block_pool(*make_pools(register.core))
