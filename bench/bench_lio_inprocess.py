@@ -53,10 +53,9 @@ def main() -> None:
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     tmp = Path(tempfile.mkdtemp(prefix="bench-lio-", dir=base))
     try:
-        core = Core(Config({}), StorageLock(tmp / "lock"))
         (tmp / "dev").mkdir()
         pool = FakePool(POOL, tmp / "dev")
-        core.block_pools[POOL] = pool
+        core = Core(Config({}), StorageLock(tmp / "lock"), block_pools=[pool])
         for i in range(n + 1):
             pool.create_volume(f"v{i}", 4096)
         cfs = FakeConfigfs(TARGET, root=tmp / "cfs")

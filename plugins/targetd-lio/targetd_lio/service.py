@@ -16,16 +16,15 @@ from typing import Any
 
 import structlog
 
-from targetd_core.plugin import BlockPool, Code, Core, ExportHandler, TargetdError, Volume
+from targetd_core.plugin import BlockPool, Core, ExportHandler, TargetdError, Volume
 
 from . import naming
 from .cfs import Acl, Configfs, TpgLun, TpgView
+from .errors import E
 from .planning import MAX_TPG_LUN, Undo, group_free_lun, lowest_free
 from .state import StateFile, check_acl_record, check_auth_record
 
 log = structlog.get_logger("targetd.lio")
-
-E = Code
 
 
 def _device_size(device: str | None) -> int:

@@ -103,11 +103,10 @@ def write_guard(allowed: list[Path]) -> Iterator[list[str]]:
 
 
 def make_env(tmp: Path) -> tuple[LioExports, FakeConfigfs, FakePool]:
-    core = Core(Config({}), StorageLock(tmp / "lock"))
     devs = tmp / "dev"
     devs.mkdir()
     pool = FakePool(POOL, devs)
-    core.block_pools[pool.name] = pool
+    core = Core(Config({}), StorageLock(tmp / "lock"), block_pools=[pool])
     for v in ("v1", "v2"):
         pool.create_volume(v, 1 << 20)
     cfs = FakeConfigfs(TARGET, root=tmp / "cfs")
