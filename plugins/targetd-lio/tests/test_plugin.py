@@ -1,4 +1,5 @@
-"""The plugin as the core loads it: config keys, methods, parameter checking."""
+"""The plugin as the core loads it (targetd_core.testing): config keys, error codes,
+methods, parameter checking, the serve step."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from targetd_core.params import bind
-from targetd_core.plugin import TargetdError
-from targetd_core.plugins import StartupError, build_core
+from targetd_core import testing
 
 METHODS = {
     "export_list",
@@ -27,20 +26,18 @@ METHODS = {
 }
 
 
-def _core(tmp_path: Path, **extra):
-    raw = {
-        "password": "x",
-        "state_dir": str(tmp_path / "run"),
-        "plugins": ["lio"],
-        "lio_state_file": str(tmp_path / "lio.json"),
-        **extra,
-    }
-    return build_core(raw=raw, env={})
+def _config(tmp_path: Path, **extra: object) -> dict[str, object]:
+    return {"lio_state_file": str(tmp_path / "lio.json"), **extra}
 
 
-def test_registers_methods_and_handler(tmp_path: Path) -> None:
-    core, warnings = _core(tmp_path)
-    assert warnings == []
+def _build(tmp_path: Path, **extra: object) -> testing.InProcess:
+    return testing.build(_config(tmp_path, **extra), ["lio"], tmp_path / "run")
+
+
+def test_registers_methods_handler_and_codes(tmp_path: Path) -> None:
+    t = _build(tmp_path)
+    core = t.core
+    assert t.warnings == []
     assert METHODS <= set(core.methods)
     assert [h.name for h in core.export_handlers] == ["iscsi"]
     readonly = {n for n in METHODS if not core.methods[n].changes_storage}
@@ -57,43 +54,47 @@ def test_registers_methods_and_handler(tmp_path: Path) -> None:
         "out_pass",
     }
     assert core.plugins["lio"].config_keys == ["target_name", "portal_addresses", "lio_state_file"]
+    assert core.plugins["lio"].error_codes == [-52, -151, -200, -1000]
+    assert core.error_codes[-1000].code.name == "NO_FREE_LUN"
 
 
 def test_parameter_types(tmp_path: Path) -> None:
-    core, _ = _core(tmp_path)
-    m = core.methods["initiator_list"]
-    assert bind(m.func, {"standalone_only": "True"}) == {"standalone_only": True}
-    assert bind(m.func, {"standalone_only": False}) == {"standalone_only": False}
-    for bad in ({"standalone_only": "yes"},):
-        with pytest.raises(TargetdError):
-            bind(m.func, bad)
-    m = core.methods["export_create"]
-    with pytest.raises(TargetdError) as ei:
-        bind(m.func, {"pool": "p", "vol": "v", "initiator_wwn": "iqn.x", "lun": 256})
-    assert ei.value.code == -32602
-    with pytest.raises(TargetdError):
-        bind(m.func, {"pool": "p", "vol": "bad name", "initiator_wwn": "iqn.x", "lun": 0})
-    m = core.methods["access_group_map_create"]
-    assert bind(m.func, {"pool_name": "p", "vol_name": "v", "ag_name": "g", "h_lun_id": None})
+    t = _build(tmp_path)
+    testing.assert_error(-32602, t.call, "initiator_list", standalone_only="yes")
+    args = {"pool": "p", "vol": "v", "initiator_wwn": "iqn.2003-01.org.example:x"}
+    testing.assert_error(-32602, t.call, "export_create", **args, lun=256)
+    testing.assert_error(-32602, t.call, "export_create", **{**args, "vol": "bad name"}, lun=0)
+    testing.assert_error(-110, t.call, "export_create", **args, lun=0)
+    testing.assert_error(
+        -110,
+        t.call,
+        "access_group_map_create",
+        pool_name="p",
+        vol_name="v",
+        ag_name="g",
+        h_lun_id=None,
+    )
 
 
 def test_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(StartupError) as ei:
-        _core(tmp_path, target_name="not an iqn", portal_addresses=["nowhere"])
-    text = "\n".join(ei.value.problems)
+    problems = testing.startup_problems(
+        _config(tmp_path, target_name="not an iqn", portal_addresses=["nowhere"]),
+        ["lio"],
+        tmp_path / "run",
+    )
+    text = "\n".join(problems)
     assert "target_name" in text and "portal_addresses" in text
 
 
-def test_serve_hook_restores(tmp_path: Path, monkeypatch) -> None:
+def test_serve_step_restores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from targetd_lio import plugin
 
-    from targetd_core.plugins import serve_hooks
-
-    core, _ = _core(tmp_path)
+    t = _build(tmp_path)
     calls = []
     monkeypatch.setattr(plugin.LioExports, "restore", lambda self: calls.append(1) or {})
-    serve_hooks(core)
+    monkeypatch.setattr(plugin.LioExports, "adopt", lambda self: 0)
+    t.serve()
     assert calls == []  # no state file: LIO is not touched
     (tmp_path / "lio.json").write_text('{"version": 1, "acls": {}, "auth": {}}')
-    serve_hooks(core)
+    t.serve()
     assert calls == [1]

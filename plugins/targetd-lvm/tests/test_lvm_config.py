@@ -3,8 +3,15 @@
 import pytest
 from targetd_lvm.config import pool_specs
 
+from targetd_core import testing
 from targetd_core.plugin import ConfigError
-from targetd_core.plugins import StartupError, build_core
+from targetd_core.testing import StartupError
+
+
+def build_core(raw, env=None):
+    """The core the daemon builds from ``raw`` (its plugins loaded by the test kit)."""
+    t = testing.build(raw, raw["plugins"])
+    return t.core, t.warnings
 
 
 def specs(config, given):
