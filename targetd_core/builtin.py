@@ -12,7 +12,7 @@ object of the plugin that owns the pool.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pluggy
 
@@ -111,12 +111,12 @@ class StorageMethods:
     def pool_list(self) -> list[PoolEntry]:
         """Every configured pool, block and fs, with its size and free space."""
         pools: list[Any] = [*self.core.block_pools.values(), *self.core.fs_pools.values()]
-        return [p.info().to_json() for p in pools]  # type: ignore[misc]
+        return [cast(PoolEntry, p.info().to_json()) for p in pools]
 
     @_rpc(changes_storage=False, errors=(E.INVALID_POOL,))
     def vol_list(self, pool: PoolName) -> list[VolumeEntry]:
         """The volumes of a block pool."""
-        return [v.to_json() for v in self.core.block_pool(pool).list_volumes()]
+        return [cast(VolumeEntry, v.to_json()) for v in self.core.block_pool(pool).list_volumes()]
 
     @_rpc(errors=(E.INVALID_POOL, E.NAME_CONFLICT))
     def vol_create(self, pool: PoolName, name: Name, size: Size) -> None:
@@ -172,7 +172,11 @@ class StorageMethods:
     @_rpc(changes_storage=False)
     def fs_list(self) -> list[FileSystemEntry]:
         """Every file system of every fs pool."""
-        return [fs.to_json() for p in self.core.fs_pools.values() for fs in p.list_filesystems()]
+        return [
+            cast(FileSystemEntry, fs.to_json())
+            for p in self.core.fs_pools.values()
+            for fs in p.list_filesystems()
+        ]
 
     @_rpc(errors=(E.INVALID_POOL, E.FS_OR_SNAPSHOT_EXISTS))
     def fs_create(self, pool_name: PoolName, name: Name, size_bytes: Size) -> None:
@@ -204,7 +208,7 @@ class StorageMethods:
     def ss_list(self, fs_uuid: str) -> list[SnapshotEntry]:
         """The read-only snapshots of a file system."""
         p, fs = self.core.find_fs(fs_uuid)
-        return [ss.to_json() for ss in p.list_snapshots(fs)]
+        return [cast(SnapshotEntry, ss.to_json()) for ss in p.list_snapshots(fs)]
 
     @_rpc(errors=(E.FS_NOT_FOUND, E.FS_OR_SNAPSHOT_EXISTS))
     def fs_snapshot(self, fs_uuid: str, dest_ss_name: Name) -> None:
