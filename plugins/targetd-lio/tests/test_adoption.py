@@ -21,7 +21,7 @@ from targetd_core.core import Core
 from targetd_core.locking import StorageLock
 from targetd_core.plugin import TargetdError
 
-from .fakes import FakeConfigfs, core_with_pools
+from fakes import FakeConfigfs, core_with_pools
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 POOL = "vg-targetd/thin_pool"

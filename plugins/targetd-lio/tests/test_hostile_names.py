@@ -27,7 +27,7 @@ from targetd_core.locking import StorageLock
 from targetd_core.paths import is_plain_component
 from targetd_core.plugin import TargetdError
 
-from .fakes import FakeConfigfs, FakePool
+from fakes import FakeConfigfs, FakePool
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 POOL = "vg-targetd/thin_pool"
