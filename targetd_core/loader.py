@@ -163,7 +163,8 @@ def call_each(
     with the keyword arguments ``make(plugin)``. Other plugins' hook wrappers wrap each
     call. A plugin's exception becomes a problem naming it."""
     impls = getattr(pm.hook, hook).get_hookimpls()
-    callers = {i.plugin_name for i in impls if not (i.wrapper or i.hookwrapper)}
+    # (pluggy < 1.1, Debian 12's, has only old-style wrappers: no ``wrapper`` attribute)
+    callers = {i.plugin_name for i in impls if not (getattr(i, "wrapper", False) or i.hookwrapper)}
     for name in order:
         if name not in callers:
             continue

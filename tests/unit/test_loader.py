@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 
 from targetd_core import testing
@@ -200,18 +202,38 @@ def test_wrong_objects_are_refused_naming_the_plugin(tmp_path: Path) -> None:
     assert problem.startswith("plugin 'wrong': targetd_register failed: TypeError")
 
 
-def test_wrappers_wrap_each_plugins_registration(tmp_path: Path) -> None:
+class NewStyleWrapper:
+    def __init__(self, seen: list[tuple[str, str]]) -> None:
+        self.seen = seen
+
+    @impl(wrapper=True)  # type: ignore[call-overload,misc,untyped-decorator,unused-ignore]
+    def targetd_register(self, register: Register) -> Generator[None, None, None]:
+        self.seen.append(("before", register.plugin))
+        result = yield
+        self.seen.append(("after", register.plugin))
+        return result
+
+
+class OldStyleWrapper:
+    def __init__(self, seen: list[tuple[str, str]]) -> None:
+        self.seen = seen
+
+    @impl(hookwrapper=True)
+    def targetd_register(self, register: Register) -> Generator[None, Any, None]:
+        self.seen.append(("before", register.plugin))
+        yield
+        self.seen.append(("after", register.plugin))
+
+
+# new-style wrappers exist from pluggy 1.1 (Debian 12 ships 1.0)
+NEW_STYLE = "wrapper" in inspect.signature(pluggy.HookimplMarker.__call__).parameters
+WRAPPERS = [OldStyleWrapper] + ([NewStyleWrapper] if NEW_STYLE else [])
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+def test_wrappers_wrap_each_plugins_registration(tmp_path: Path, wrapper: type) -> None:
     seen: list[tuple[str, str]] = []
-
-    class Wrapper:
-        @impl(wrapper=True)
-        def targetd_register(self, register: Register) -> Generator[None, None, None]:
-            seen.append(("before", register.plugin))
-            result = yield
-            seen.append(("after", register.plugin))
-            return result
-
-    testing.build({}, {"good": Good(), "wrapper": Wrapper()}, tmp_path)
+    testing.build({}, {"good": Good(), "wrapper": wrapper(seen)}, tmp_path)
     assert seen == [("before", "core"), ("after", "core"), ("before", "good"), ("after", "good")]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Generator
+from typing import Any
 
 from targetd_core.plugin import (
     BlockPool,
@@ -127,13 +128,14 @@ def targetd_register(register: Register) -> None:
     register.on_serve(serve)
 
 
-@impl(wrapper=True)
-def targetd_serve(core: Core) -> Generator[None, None, None]:
-    """Wraps every plugin's serve steps (pluggy's new-style wrapper)."""
+@impl(hookwrapper=True)
+def targetd_serve(core: Core) -> Generator[None, Any, None]:
+    """Wraps every plugin's serve steps. An old-style wrapper (``hookwrapper``): it runs
+    on every pluggy targetd supports, Debian 12's 1.0 included (``wrapper=True`` needs
+    pluggy 1.1)."""
     mine = [h for h in core.export_handlers if isinstance(h, WidgetExports)]
     for h in mine:
         h.serve_seen.append(("before", h.served))
-    result = yield
+    yield
     for h in mine:
         h.serve_seen.append(("after", h.served))
-    return result
