@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fakes import FakeConfigfs, FakePool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from targetd_lio import naming
@@ -26,8 +27,6 @@ from targetd_core.core import Core
 from targetd_core.locking import StorageLock
 from targetd_core.paths import is_plain_component
 from targetd_core.plugin import TargetdError
-
-from fakes import FakeConfigfs, FakePool
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 POOL = "vg-targetd/thin_pool"
