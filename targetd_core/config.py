@@ -2,7 +2,7 @@
 
 The file is YAML (``/etc/target/targetd.yaml`` by default), compatible with the old
 daemon's keys. Plugins declare their own keys (:class:`ConfigOption`) through the
-``targetd_config_options`` hook; every declared key is type-checked, every problem is
+``targetd_declare`` hook; every declared key is type-checked, every problem is
 reported with its key, and keys nobody declared are a warning, not an error.
 """
 
