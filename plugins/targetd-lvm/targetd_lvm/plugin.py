@@ -20,9 +20,9 @@ def make_pools(core: Core) -> list[LvmPool]:
     for spec in pool_specs(core.config, given):
         if spec.thin_pool is None:
             zero = bool(core.config.get("lvm_zero_new_volumes", True))
-            pools.append(VgPool(spec.name, spec.vg, core, spec.key, zero_new=zero))
+            pools.append(VgPool(spec.name, spec.vg, core.lock, spec.key, zero_new=zero))
         else:
-            pools.append(ThinPool(spec.name, spec.vg, spec.thin_pool, core, spec.key))
+            pools.append(ThinPool(spec.name, spec.vg, spec.thin_pool, core.lock, spec.key))
     return pools
 
 

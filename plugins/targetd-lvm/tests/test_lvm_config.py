@@ -89,5 +89,5 @@ def test_pools_built_from_the_configuration(tmp_path, monkeypatch):
     assert set(core.block_pools) == {"vg/tp", "t"}
     assert isinstance(core.block_pools["vg/tp"], pools.ThinPool)
     thick = core.block_pools["t"]
-    assert isinstance(thick, pools.VgPool) and thick.zero_new is False and thick.core is core
+    assert isinstance(thick, pools.VgPool) and thick.zero_new is False and thick.lock is core.lock
     assert core.pool_owner == {"vg/tp": "lvm", "t": "lvm"}

@@ -42,7 +42,9 @@ def targetd_declare(declare: Declare) -> None:
 
 @impl
 def targetd_register(register: Register) -> None:
-    register.block_pool(*(ZfsBlockPool(register.core, ds) for ds in register.config[CONFIG_KEY]))
+    register.block_pool(
+        *(ZfsBlockPool(register.core.lock, ds) for ds in register.config[CONFIG_KEY])
+    )
     register.fs_pool(*fs_pools(register.core))
 
 
@@ -62,5 +64,5 @@ def fs_pools(core: Core) -> list[ZfsFsPool]:
         if m is None or m.fstype != "zfs":
             continue
         name = path.rstrip("/") or "/"
-        pools.setdefault(name, ZfsFsPool(core, name, m.source, m.mount_point))
+        pools.setdefault(name, ZfsFsPool(core.lock, name, m.source, m.mount_point))
     return list(pools.values())
