@@ -89,6 +89,7 @@ def _plugins(args: argparse.Namespace) -> int:
                         "export_handlers": [],
                         "methods": [],
                         "config_keys": [],
+                        "error_codes": [],
                     },
                 )()
             )
@@ -114,6 +115,7 @@ def _plugins(args: argparse.Namespace) -> int:
             ("export handlers", i.export_handlers),
             ("methods", i.methods),
             ("config keys", i.config_keys),
+            ("error codes", [str(c) for c in i.error_codes]),
         ):
             if items:
                 print(f"    {label}: {', '.join(items)}")
