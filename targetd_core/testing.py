@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .core import Core, PluginInfo
 from .errors import TargetdError
 from .loader import (
@@ -150,15 +148,19 @@ def startup_problems(
         build(config, plugins, state_dir)
     except StartupError as exc:
         return exc.problems
-    pytest.fail("the core was built; expected a start-up error")
+    raise AssertionError("the core was built; expected a start-up error")
 
 
 def assert_error(code: int, call: Callable[..., Any], *args: Any, **kwargs: Any) -> TargetdError:
     """Call ``call(*args, **kwargs)`` and check it raises a TargetdError with ``code``;
-    returns the error (to check its message)."""
-    with pytest.raises(TargetdError) as info:
-        call(*args, **kwargs)
-    assert info.value.code == int(code), (
-        f"expected error {int(code)}, got {info.value.code}: {info.value.message}"
-    )
-    return info.value
+    returns the error (to check its message). Plain assertions: any test runner works,
+    and the core needs no test framework installed."""
+    try:
+        result = call(*args, **kwargs)
+    except TargetdError as exc:
+        if exc.code != int(code):
+            raise AssertionError(
+                f"expected error {int(code)}, got {exc.code}: {exc.message}"
+            ) from exc
+        return exc
+    raise AssertionError(f"expected error {int(code)}, got the result {result!r}")

@@ -315,3 +315,13 @@ def test_fs_destroy_participation_is_undone_when_the_destroy_fails(
     else:
         assert t.call("fs_destroy", uuid="u1") is None
         assert p.log == ["removed ['/fs/fs1']"]
+
+
+def test_assert_error_fails_on_a_result_or_another_code(tmp_path: Path) -> None:
+    t = testing.build({}, {"good": Good()}, tmp_path)
+    with pytest.raises(AssertionError, match="got -7100"):
+        testing.assert_error(-1, t.call, "fails", kind="own")
+    with pytest.raises(AssertionError, match="got the result"):
+        testing.assert_error(-1, t.call, "pool_list")
+    with pytest.raises(AssertionError, match="expected a start-up error"):
+        testing.startup_problems({}, {"good": Good()}, tmp_path)
