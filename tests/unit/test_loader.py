@@ -202,18 +202,6 @@ def test_wrong_objects_are_refused_naming_the_plugin(tmp_path: Path) -> None:
     assert problem.startswith("plugin 'wrong': targetd_register failed: TypeError")
 
 
-class NewStyleWrapper:
-    def __init__(self, seen: list[tuple[str, str]]) -> None:
-        self.seen = seen
-
-    @impl(wrapper=True)  # type: ignore[call-overload,misc,untyped-decorator,unused-ignore]
-    def targetd_register(self, register: Register) -> Generator[None, None, None]:
-        self.seen.append(("before", register.plugin))
-        result = yield
-        self.seen.append(("after", register.plugin))
-        return result
-
-
 class OldStyleWrapper:
     def __init__(self, seen: list[tuple[str, str]]) -> None:
         self.seen = seen
@@ -227,7 +215,21 @@ class OldStyleWrapper:
 
 # new-style wrappers exist from pluggy 1.1 (Debian 12 ships 1.0)
 NEW_STYLE = "wrapper" in inspect.signature(pluggy.HookimplMarker.__call__).parameters
-WRAPPERS = [OldStyleWrapper] + ([NewStyleWrapper] if NEW_STYLE else [])
+WRAPPERS: list[type] = [OldStyleWrapper]
+if NEW_STYLE:  # (defined only where pluggy has them: the marker refuses wrapper=True)
+
+    class NewStyleWrapper:
+        def __init__(self, seen: list[tuple[str, str]]) -> None:
+            self.seen = seen
+
+        @impl(wrapper=True)  # type: ignore[call-overload,misc,untyped-decorator,unused-ignore]
+        def targetd_register(self, register: Register) -> Generator[None, None, None]:
+            self.seen.append(("before", register.plugin))
+            result = yield
+            self.seen.append(("after", register.plugin))
+            return result
+
+    WRAPPERS.append(NewStyleWrapper)
 
 
 @pytest.mark.parametrize("wrapper", WRAPPERS)
