@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "plugins", "targetd-lio"))
+sys.path.insert(0, os.path.join(ROOT, "plugins", "targetd-lio", "tests"))
 
+from fakes import FakeConfigfs, FakePool  # noqa: E402
 from targetd_lio.service import LioExports  # noqa: E402
-from tests.fakes import FakeConfigfs, FakePool  # noqa: E402
 
 from targetd_core.config import Config  # noqa: E402
 from targetd_core.core import Core  # noqa: E402
@@ -58,10 +58,9 @@ def main() -> None:
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     tmp = Path(tempfile.mkdtemp(prefix="bench-lio-", dir=base))
     try:
-        core = Core(Config({}), StorageLock(tmp / "lock"))
         (tmp / "dev").mkdir()
         pool = FakePool(POOL, tmp / "dev")
-        core.block_pools[POOL] = pool
+        core = Core(Config({}), StorageLock(tmp / "lock"), block_pools=[pool])
         for i in range(n + 1):
             pool.create_volume(f"v{i}", 4096)
         cfs = FakeConfigfs(TARGET, root=tmp / "cfs")

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "plugins", "targetd-nvmet"))
+sys.path.insert(0, os.path.join(ROOT, "plugins", "targetd-nvmet", "tests"))
 
+from nvmet_fakes import FakeNvmet, FakePool  # noqa: E402
 from targetd_nvmet.service import NvmetExports  # noqa: E402
-from tests.fakes import FakeNvmet, FakePool  # noqa: E402
 
 from targetd_core.config import Config  # noqa: E402
 from targetd_core.core import Core  # noqa: E402
@@ -54,10 +54,9 @@ def main() -> None:
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     tmp = Path(tempfile.mkdtemp(prefix="bench-nvmet-", dir=base))
     try:
-        core = Core(Config({}), StorageLock(tmp / "lock"))
         (tmp / "dev").mkdir()
         pool = FakePool(POOL, tmp / "dev")
-        core.block_pools[POOL] = pool
+        core = Core(Config({}), StorageLock(tmp / "lock"), block_pools=[pool])
         for i in range(max(sizes) + 2):
             pool.create_volume(f"v{i}", 1 << 20)
         svc = NvmetExports(core, "nqn.2003-01.org.targetd:bench", ["127.0.0.1"], 4420,

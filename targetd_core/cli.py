@@ -13,7 +13,7 @@ import structlog
 from . import __version__, logs
 from .auth import Authenticator
 from .config import DEFAULT_CONFIG_PATH, parse_bind
-from .plugins import ENTRY_POINT_GROUP, StartupError, build_core, discover, serve_hooks
+from .loader import ENTRY_POINT_GROUP, StartupError, build_core, discover, serve_hooks
 from .rpc import Dispatcher
 from .tlscheck import check_tls_files
 from .wsgi import TargetdApp
@@ -89,6 +89,7 @@ def _plugins(args: argparse.Namespace) -> int:
                         "export_handlers": [],
                         "methods": [],
                         "config_keys": [],
+                        "error_codes": [],
                     },
                 )()
             )
@@ -114,6 +115,7 @@ def _plugins(args: argparse.Namespace) -> int:
             ("export handlers", i.export_handlers),
             ("methods", i.methods),
             ("config keys", i.config_keys),
+            ("error codes", [str(c) for c in i.error_codes]),
         ):
             if items:
                 print(f"    {label}: {', '.join(items)}")

@@ -2,13 +2,13 @@
 
 The file is YAML (``/etc/target/targetd.yaml`` by default), compatible with the old
 daemon's keys. Plugins declare their own keys (:class:`ConfigOption`) through the
-``targetd_config_options`` hook; every declared key is type-checked, every problem is
+``targetd_declare`` hook; every declared key is type-checked, every problem is
 reported with its key, and keys nobody declared are a warning, not an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,14 +144,20 @@ CORE_OPTIONS: tuple[ConfigOption, ...] = (
 class Config(Mapping[str, Any]):
     """The checked configuration: every declared key has a value (its default if absent)."""
 
-    def __init__(self, values: dict[str, Any], path: Path | None = None) -> None:
-        self._values = values
+    def __init__(
+        self,
+        values: dict[str, Any],
+        path: Path | None = None,
+        given: Iterable[str] = (),
+    ) -> None:
+        self._values = dict(values)
         self.path = path
+        self._given = frozenset(given)
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
     def __len__(self) -> int:
@@ -159,7 +165,7 @@ class Config(Mapping[str, Any]):
 
     def raw_has(self, key: str) -> bool:
         """True if the key was written in the file (not defaulted)."""
-        return key in getattr(self, "_given", ())
+        return key in self._given
 
 
 def load_file(path: Path) -> dict[str, Any]:
@@ -208,6 +214,4 @@ def check(
             continue
         values[key] = value
     unknown = sorted(k for k in raw if k not in declared)
-    cfg = Config(values, path)
-    cfg._given = frozenset(raw)  # type: ignore[attr-defined]
-    return cfg, errors, unknown
+    return Config(values, path, given=raw), errors, unknown

@@ -17,7 +17,7 @@ import re
 import sys
 import time
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 
 import gunicorn
 
@@ -149,7 +149,7 @@ class Reply:
         self.must_close = True
 
 
-_date = ["", 0]
+_date: list[Any] = ["", 0]
 
 
 def http_date() -> str:
@@ -158,7 +158,7 @@ def http_date() -> str:
     if now != _date[1]:
         _date[0] = formatdate(now, usegmt=True)
         _date[1] = now
-    return _date[0]
+    return cast(str, _date[0])
 
 
 def environ(

@@ -1,4 +1,4 @@
-"""The hooks a targetd plugin implements: the public API for third parties.
+"""The hooks a targetd plugin implements.
 
 A plugin is a module (or object) with functions marked ``@targetd_core.plugin.impl``
 whose names are those below, registered through the ``targetd`` entry-point group::
@@ -6,103 +6,76 @@ whose names are those below, registered through the ``targetd`` entry-point grou
     [project.entry-points.targetd]
     mybackend = "targetd_mybackend.plugin"
 
-Every hook is optional. The core calls them in this order at start-up, once, before
-it binds its socket (so a broken configuration stops the daemon with a clear message):
+Every hook is optional. At start-up, once, before the daemon binds its socket (so a
+broken configuration stops it with a clear message), the core calls:
 
-1. :func:`targetd_config_options` — the configuration keys the plugin reads;
-2. the configuration is checked against all declared keys;
-3. :func:`targetd_block_pools`, :func:`targetd_fs_pools`, :func:`targetd_export_handlers`
-   and :func:`targetd_rpc_methods`, each given the :class:`~targetd_core.core.Core`;
-   these must not change anything on the host (``targetd check`` runs them too);
-4. only when the daemon is going to serve: :func:`targetd_serve`.
+1. :func:`targetd_declare` of each plugin, with a :class:`~targetd_core.registry.Declare`
+   made for it: configuration keys and error codes;
+2. checks the configuration against every declared key;
+3. :func:`targetd_register` of each plugin, with a
+   :class:`~targetd_core.registry.Register` made for it: pools, export handlers,
+   methods, and the steps for serving and for ``fs_destroy``.
 
-The objects returned are shared by every request of a worker (and inherited by every
+Hooks are called through pluggy (``pm.hook.<name>``): hook wrappers
+(``@impl(wrapper=True)``), ``tryfirst``/``trylast`` and pluggy's tracing
+(``TARGETD_TRACE_HOOKS=1``) behave as pluggy documents. ``targetd_declare`` and
+``targetd_register`` are called once per plugin (so each object knows its plugin); a
+wrapper of another plugin wraps each of those calls. Any exception from a hook at
+start-up stops the daemon with a message naming the plugin.
+
+The objects registered are shared by every request of a worker (and inherited by every
 worker): keep no per-request state in them, and never cache what the storage says
 (another worker may have changed it).
-
-Hooks may raise :class:`~targetd_core.errors.ConfigError` (naming the key) to refuse
-the configuration; the core reports all of them together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
-    from .config import ConfigOption
     from .core import Core
-    from .methods import RpcMethod
-    from .pools import BlockPool, ExportHandler, FsPool
+    from .registry import Declare, Register
 
 hookspec = pluggy.HookspecMarker("targetd")
 
 
 @hookspec
-def targetd_config_options() -> Iterable[ConfigOption]:
-    """Declare the configuration keys this plugin reads, with types and defaults.
+def targetd_declare(declare: Declare) -> None:
+    """Declare the configuration keys this plugin reads and the error codes it answers.
 
-    Keys nobody declares are reported as a warning at start-up. Two plugins may
-    declare the same key (e.g. ``fs_pools``) if they agree on its type.
+    Keys nobody declares are reported as a warning at start-up. Raise nothing here
+    unless the plugin cannot work at all.
     """
 
 
 @hookspec
-def targetd_block_pools(core: Core) -> Iterable[BlockPool]:
-    """Return the block pools this plugin owns, built from ``core.config``.
+def targetd_register(register: Register) -> None:
+    """Contribute pools, export handlers and methods built from ``register.config``.
 
-    A pool name may be owned by exactly one plugin; a name claimed twice stops the
-    daemon. The core calls :meth:`BlockPool.check` on each.
+    Raise :class:`~targetd_core.errors.ConfigError` (naming the key) to refuse the
+    configuration; the core reports every problem of every plugin together. Must not
+    change anything on the host (``targetd check`` runs it too).
     """
-
-
-@hookspec
-def targetd_fs_pools(core: Core) -> Iterable[FsPool]:
-    """Return the file system pools this plugin owns.
-
-    The ``fs_pools`` key lists mount points of any type; a plugin returns pools for the
-    entries it recognises (by their type in the mount table) and leaves the others.
-    An entry no plugin takes stops the daemon.
-    """
-
-
-@hookspec
-def targetd_export_handlers(core: Core) -> Iterable[ExportHandler]:
-    """Return export handlers; the core asks each of them whether a volume is still
-    exported before destroying it (-303)."""
 
 
 @hookspec
 def targetd_fs_destroy(core: Core, paths: list[str]) -> Callable[[], None] | None:
     """A file system is about to be destroyed (``fs_destroy``), in the same call and
-    under the exclusive storage lock.
+    under the exclusive storage lock. The core's own implementation runs the steps
+    plugins gave ``register.on_fs_destroy``; a wrapper sees them all.
 
-    ``paths`` are its directories (its mount point, and where its snapshots are seen,
-    from :meth:`~targetd_core.pools.FsPool.fs_paths`). Remove whatever of this plugin
-    refers to one of them or to a directory below (the NFS plugin removes its exports),
-    so nothing outlives the file system. Return a callable that puts it back (called
-    if the destroy then fails), or None. Raising stops the destroy with that error.
-    """
-
-
-@hookspec
-def targetd_rpc_methods(core: Core) -> Iterable[RpcMethod]:
-    """Return the JSON-RPC methods this plugin adds.
-
-    A method name may be registered by exactly one plugin; a name registered twice
-    stops the daemon, naming both plugins. See :func:`targetd_core.plugin.rpc_method`.
+    ``paths`` are its directories. Return a callable that puts back what was removed
+    (called if the destroy then fails), or None. Raising stops the destroy.
     """
 
 
 @hookspec
 def targetd_serve(core: Core) -> None:
-    """The daemon is about to serve: do what start-up must do to the host.
-
-    Called once, in the main process, after every check passed and before the workers
-    start, holding the storage lock; never for ``targetd check`` or ``targetd plugins``.
-    Restoring saved kernel state (LIO exports after a reboot) or re-applying NFS exports
-    belongs here, not in the hooks that build pools and methods. An exception stops the
-    daemon with the message.
+    """The daemon is about to serve: in the main process, after every check passed,
+    before the workers start, holding the storage lock; never for ``targetd check``.
+    The core's own implementation runs the steps plugins gave ``register.on_serve``.
+    An exception stops the daemon with its message.
     """

@@ -29,7 +29,13 @@ class StorageLock:
         self._held = threading.local()
         self._spare: list[int] = []  # unlocked open files of the lock, reused
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (lock := ref()) and lock._forget_spares())
+
+        def forget_in_child() -> None:
+            lock = ref()
+            if lock is not None:
+                lock._forget_spares()
+
+        os.register_at_fork(after_in_child=forget_in_child)
 
     def _acquire(self, exclusive: bool) -> int:
         try:

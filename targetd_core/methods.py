@@ -7,10 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Code
 
-
-@dataclass
+@dataclass(frozen=True)
 class RpcMethod:
     """A JSON-RPC method.
 
@@ -21,7 +19,10 @@ class RpcMethod:
 
     ``changes_storage`` calls are serialised across all workers; the others take the
     storage lock shared. ``errors`` lists the contract codes the method can answer
-    (for the OpenRPC description). ``plugin`` is filled in by the core.
+    (for the OpenRPC description): any int, a :class:`~targetd_core.errors.Code`
+    or a plugin's :class:`~targetd_core.errors.ErrorCode`; the core refuses to start if a
+    method lists a code no loaded plugin declares. ``plugin`` is the name of the plugin
+    that registered it: the core sets it on its own copy at registration.
     """
 
     name: str
@@ -35,8 +36,11 @@ class RpcMethod:
     def __post_init__(self) -> None:
         if not self.summary:
             first_paragraph = (inspect.getdoc(self.func) or "").split("\n\n")[0]
-            self.summary = " ".join(first_paragraph.split())
-        self.errors = tuple(int(Code(e)) for e in self.errors)
+            object.__setattr__(self, "summary", " ".join(first_paragraph.split()))
+        for e in self.errors:
+            if isinstance(e, bool) or not isinstance(e, int):
+                raise TypeError(f"{self.name}: error codes are ints, got {e!r}")
+        object.__setattr__(self, "errors", tuple(int(e) for e in self.errors))
 
 
 def rpc_method(

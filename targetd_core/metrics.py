@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .core import Core
+from .core import Core, RegisteredCode
 from .errors import Code
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -33,15 +33,20 @@ _JSONRPC_ERRORS = {
 }
 
 
-def error_name(code: int) -> str:
-    """The readable name of an error code ("INVALID_POOL" for -110); "OTHER" if unknown."""
-    try:
-        return Code(code).name
-    except ValueError:
-        return _JSONRPC_ERRORS.get(code, "OTHER")
+_CORE_NAMES = {int(c): c.name for c in Code}
 
 
-def outcome_labels(outcome: str) -> tuple[str, str, str]:
+def error_name(code: int, codes: Mapping[int, RegisteredCode] | None = None) -> str:
+    """The readable name of an error code ("INVALID_POOL" for -110), from the core's
+    table ``codes`` (plugins declare codes too); "OTHER" if unknown."""
+    if codes and code in codes:
+        return codes[code].code.name
+    return _CORE_NAMES.get(code) or _JSONRPC_ERRORS.get(code, "OTHER")
+
+
+def outcome_labels(
+    outcome: str, codes: Mapping[int, RegisteredCode] | None = None
+) -> tuple[str, str, str]:
     """(outcome, code, error) labels of a call that ended with ``outcome``."""
     if outcome == "ok":
         return "ok", "", ""
@@ -49,7 +54,7 @@ def outcome_labels(outcome: str) -> tuple[str, str, str]:
         code = int(outcome)
     except ValueError:
         return "error", "", "OTHER"
-    return "error", str(code), error_name(code)
+    return "error", str(code), error_name(code, codes)
 
 
 def prepare(state_dir: Path) -> Path:
@@ -95,11 +100,11 @@ class Metrics:
 
     def observe(self, method: str | None, outcome: str, seconds: float) -> None:
         """``outcome``: "ok", or the JSON-RPC error code the call ended with."""
-        name = method if method in self.core.methods else "(invalid)"
+        name = method if method is not None and method in self.core.methods else "(invalid)"
         key = (name, outcome)
         series = self._series.get(key)
         if series is None:  # labels() is slow: look each pair of series up once
-            labels = outcome_labels(outcome)
+            labels = outcome_labels(outcome, self.core.error_codes)
             series = self._series[key] = (
                 self.requests.labels(name, *labels),
                 self.latency.labels(name, *labels),
@@ -164,12 +169,12 @@ class _StorageCollector:
             count.add_metric([pool.name], len(items))
         for handler in self.core.export_handlers:
             try:
-                count = handler.export_count()
+                exported = handler.export_count()
             except Exception:
                 failed += 1
                 continue
-            if count is not None:
-                exports.add_metric([handler.name], count)
+            if exported is not None:
+                exports.add_metric([handler.name], exported)
         errors.add_metric([], failed)
         yield from (size, free, vols, fss, exports, errors)
 

@@ -2,43 +2,59 @@
 
 Example (a complete plugin)::
 
-    from targetd_core.plugin import impl, rpc_method, Name
+    from targetd_core.plugin import ErrorCode, Name, Register, TargetdError, impl, rpc_method
 
-    @rpc_method(changes_storage=False)
+    NOT_POLITE = ErrorCode(-7001, "NOT_POLITE", "the name is not a polite one")
+
+    @rpc_method(changes_storage=False, errors=(NOT_POLITE,))
     def hello(name: Name) -> str:
         "Say hello."
+        if name == "rude":
+            raise TargetdError(NOT_POLITE, "say it nicely")
         return f"hello {name}"
 
     @impl
-    def targetd_rpc_methods(core):
-        return [hello]
+    def targetd_declare(declare):
+        declare.error_code(NOT_POLITE)
+
+    @impl
+    def targetd_register(register: Register) -> None:
+        register.rpc_method(hello)
+
+:mod:`targetd_core.testing` runs such a plugin in-process for its tests.
 """
 
 from __future__ import annotations
 
 import pluggy
 
-from .config import ConfigOption
+from .config import Config, ConfigOption
 from .core import Core
-from .errors import Code, ConfigError, TargetdError
+from .errors import Code, ConfigError, ErrorCode, TargetdError
+from .locking import StorageLock
 from .methods import RpcMethod, rpc_method
 from .names import check_name, check_size
 from .params import BoolLike, Lun, Name, PoolName, Size
 from .paths import check_component, safe_join
 from .pools import BlockPool, ExportHandler, FileSystem, FsPool, PoolInfo, Snapshot, Volume
+from .registry import Declare, Register
 from .tools import run, tool_error
 
 #: Marks a function of a plugin module as the implementation of a hook of
-#: :mod:`targetd_core.hookspecs`.
+#: :mod:`targetd_core.hookspecs`; ``@impl(wrapper=True)``, ``tryfirst``, ``trylast``
+#: and ``specname`` as pluggy documents.
 impl = pluggy.HookimplMarker("targetd")
 
 __all__ = [
     "BlockPool",
     "BoolLike",
     "Code",
+    "Config",
     "ConfigError",
     "ConfigOption",
     "Core",
+    "Declare",
+    "ErrorCode",
     "ExportHandler",
     "FileSystem",
     "FsPool",
@@ -46,9 +62,11 @@ __all__ = [
     "Name",
     "PoolName",
     "PoolInfo",
+    "Register",
     "RpcMethod",
     "Size",
     "Snapshot",
+    "StorageLock",
     "TargetdError",
     "Volume",
     "check_component",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict, cast
 
 
 class PoolEntry(TypedDict):
@@ -67,7 +67,7 @@ class _Record:
     """A dataclass that goes on the wire as the object of its fields."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return asdict(cast(Any, self))
 
 
 @dataclass(frozen=True)

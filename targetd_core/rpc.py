@@ -182,7 +182,7 @@ class Dispatcher:
         started = time.monotonic()
         handled, out = self._direct(item)
         if not handled:
-            out = dispatch_to_response(
+            out = dispatch_to_response(  # type: ignore[assignment]
                 "",
                 self.methods,
                 context=ctx,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Collection, Mapping, Sequence
@@ -33,6 +34,7 @@ def run(
     check: bool = True,
     timeout: float | None = DEFAULT_TIMEOUT,
     pass_fds: Collection[int] = (),
+    label: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command (never through a shell) and return its result.
 
@@ -43,6 +45,7 @@ def run(
     seconds (``None``: no limit) it is killed with everything it started, and a -1
     TargetdError says so. The caller undoes what it did before, as for any failure.
     ``pass_fds`` are file descriptors the tool inherits (for ``/proc/self/fd/N`` paths).
+    ``label`` is how messages name the tool (default: the program and its sub-command).
     """
     argv = [str(a) for a in argv]
     full_env = None
@@ -69,7 +72,7 @@ def run(
         log.error("tool timed out", argv=argv, timeout=timeout)
         raise TargetdError(
             Code.UNEXPECTED,
-            f"{_name(argv)} did not finish within {timeout:g} s and was stopped "
+            f"{_name(argv, label)} did not finish within {timeout:g} s and was stopped "
             "(a hung device or tool, or slow name resolution on this host)",
         ) from None
     except BaseException:
@@ -78,7 +81,7 @@ def run(
     log.debug("tool", argv=argv, rc=proc.returncode)
     result = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     if check and proc.returncode != 0:
-        raise tool_error(argv, result)
+        raise tool_error(argv, result, label)
     return result
 
 
@@ -97,18 +100,26 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def _name(argv: Sequence[str]) -> str:
+_SUBCOMMAND = re.compile(r"[a-z][a-z0-9-]*")
+
+
+def _name(argv: Sequence[str], label: str | None = None) -> str:
+    """How a message names the tool: ``label``, else the program's name and its
+    sub-command when the first argument is one (``zfs list``; ``losetup`` for
+    ``losetup -f``)."""
+    if label:
+        return label
     name = os.path.basename(argv[0])
-    if name == "lvm" and len(argv) > 1:
-        name = argv[1]
-    elif name in ("zfs", "zpool", "btrfs", "exportfs") and len(argv) > 1:
+    if len(argv) > 1 and _SUBCOMMAND.fullmatch(argv[1]):
         name = f"{name} {argv[1]}"
     return name
 
 
-def tool_error(argv: Sequence[str], proc: subprocess.CompletedProcess[str]) -> TargetdError:
-    """The TargetdError for a failed tool run."""
+def tool_error(
+    argv: Sequence[str], proc: subprocess.CompletedProcess[str], label: str | None = None
+) -> TargetdError:
+    """The TargetdError for a failed tool run (``label``: see :func:`run`)."""
     text = (proc.stderr or proc.stdout or "").strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
-    return TargetdError(Code.UNEXPECTED, f"{_name(argv)} failed: {detail}")
+    return TargetdError(Code.UNEXPECTED, f"{_name(argv, label)} failed: {detail}")

@@ -175,6 +175,8 @@ def _enough_files(wanted: int) -> None:
 class ConnectionThreadWorker(base.Worker):
     """A gunicorn worker that serves each connection on its own thread."""
 
+    alive: bool  # gunicorn's, set by the base class
+
     # Settings come from the application object (server.TargetdServer), not from class
     # attributes: gunicorn < 21 (Debian 12 ships 20.1) takes a worker class only by name.
     # ``request_timeout``: seconds a client has to deliver a whole request.

@@ -151,6 +151,6 @@ class TargetdApp:
                 n = MAX_BODY + 1
             if n > MAX_BODY:
                 return None
-            return stream.read(n)
+            return bytes(stream.read(n))
         data = stream.read(MAX_BODY + 1)  # chunked: read no more than the limit
         return None if len(data) > MAX_BODY else data

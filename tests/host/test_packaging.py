@@ -368,11 +368,25 @@ SAMPLE = ROOT / "contrib" / "targetd.yaml"
 SETTING_RE = re.compile(r"^#?([a-z][a-z0-9_]*):", re.MULTILINE)
 
 
+class _Declared:
+    """A sink for targetd_core.registry.Declare: keeps the configuration options."""
+
+    def __init__(self) -> None:
+        self.options: list = []
+
+    def add_option(self, plugin: str, option: object) -> None:
+        self.options.append(option)
+
+    def add_error_code(self, plugin: str, code: object) -> None:
+        pass
+
+
 def _declared_options() -> dict[str, object]:
     """key -> ConfigOption: the core's and every shipped plugin's (plugins/*)."""
     from importlib.metadata import entry_points
 
     from targetd_core.config import CORE_OPTIONS
+    from targetd_core.registry import Declare
 
     shipped = {_norm(d.name) for d in DISTS if d.path.parent.name == "plugins"}
     options = {o.key: o for o in CORE_OPTIONS}
@@ -381,9 +395,12 @@ def _declared_options() -> dict[str, object]:
         if ep.dist is None or _norm(ep.dist.name) not in shipped:
             continue
         found.add(_norm(ep.dist.name))
-        hook = getattr(ep.load(), "targetd_config_options", None)
-        for o in hook() if hook else ():
-            options.setdefault(o.key, o)
+        hook = getattr(ep.load(), "targetd_declare", None)
+        if hook:  # what the plugin declares, caught as the loader's registry would
+            declared = _Declared()
+            hook(Declare(ep.name, declared))
+            for o in declared.options:
+                options.setdefault(o.key, o)
     assert found == shipped, f"shipped plugins not installed here: {shipped - found}"
     return options
 

@@ -41,3 +41,12 @@ def test_every_contract_code_has_its_own_name() -> None:
 
 def test_unparsable_outcome() -> None:
     assert outcome_labels("weird") == ("error", "", "OTHER")
+
+
+def test_plugin_codes_are_named_from_the_core_table(tmp_path) -> None:
+    from targetd_core import testing
+
+    codes = testing.build({}, ["nfs"], tmp_path).core.error_codes
+    assert error_name(-400, codes) == "NFS_EXPORT_NOT_FOUND"
+    assert outcome_labels("-401", codes) == ("error", "-401", "NFS_NOT_SUPPORTED")
+    assert error_name(-400) == "OTHER"  # without the table

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from targetd_core.builtin import methods
-from targetd_core.config import Config
-from targetd_core.core import Core
-from targetd_core.errors import TargetdError
-from targetd_core.locking import StorageLock
-from targetd_core.pools import BlockPool, ExportHandler, PoolInfo, Volume
+from targetd_core import testing
+from targetd_core.plugin import BlockPool, ExportHandler, PoolInfo, Register, Volume, impl
 
 
 class Pool(BlockPool):
@@ -57,15 +51,24 @@ class Handler(ExportHandler):
         self.events.append(f"release {volume}")
 
 
+class Plugin:
+    """A plugin object with one pool and one export handler that record what happens."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    @impl
+    def targetd_register(self, register: Register) -> None:
+        register.block_pool(Pool(self.events))
+        register.export_handler(Handler(self.events, {"w"}))
+
+
 def test_vol_destroy_releases_then_destroys(tmp_path: Path) -> None:
-    events: list[str] = []
-    core = Core(Config({}), StorageLock(tmp_path / "lock"))
-    core.block_pools["p"] = Pool(events)
-    core.export_handlers.append(Handler(events, {"w"}))
-    vol_destroy = next(m for m in methods(core) if m.name == "vol_destroy").func
-    vol_destroy(pool="p", name="v")
+    plugin = Plugin()
+    t = testing.build({}, [plugin], tmp_path)
+    events = plugin.events
+    t.call("vol_destroy", pool="p", name="v")
     assert events == ["asked v", "release v", "destroy v"]
     events.clear()
-    with pytest.raises(TargetdError) as e:
-        vol_destroy(pool="p", name="w")
-    assert e.value.code == -303 and events == ["asked w"]  # exported: nothing released
+    testing.assert_error(-303, t.call, "vol_destroy", pool="p", name="w")
+    assert events == ["asked w"]  # exported: nothing released

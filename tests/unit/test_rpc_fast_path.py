@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from targetd_core.plugins import build_core
+from targetd_core.loader import build_core
 from targetd_core.rpc import CallContext, Dispatcher
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from targetd_core.jsonwire import dumps
-from targetd_core.plugins import build_core
+from targetd_core.loader import build_core
 from targetd_core.rpc import MAX_BATCH, CallContext, Dispatcher
 
 SHIPPED = ["lvm", "zfs", "lio", "nvmet", "btrfs-fs", "nfs", "example"]

@@ -68,3 +68,13 @@ def test_pass_fds(tmp_path: Path) -> None:
         assert run(["ls", f"/proc/self/fd/{fd}/"], pass_fds=[fd]).stdout == "f\n"
     finally:
         os.close(fd)
+
+
+def test_messages_name_the_tool_and_its_subcommand_without_knowing_tools() -> None:
+    from targetd_core.tools import _name
+
+    assert _name(["/sbin/zfs", "list", "-Hp"]) == "zfs list"
+    assert _name(["btrfs", "subvolume", "delete", "/x"]) == "btrfs subvolume"
+    assert _name(["exportfs", "-ra"]) == "exportfs"
+    assert _name(["mkfs.btrfs", "/dev/loop0"]) == "mkfs.btrfs"
+    assert _name(["lvm", "lvcreate", "-n", "x"], "lvcreate") == "lvcreate"

@@ -18,10 +18,10 @@ from targetd_core.plugin import (
     BlockPool,
     ConfigError,
     ConfigOption,
-    Core,
+    Declare,
     Name,
     PoolInfo,
-    RpcMethod,
+    Register,
     Volume,
     check_name,
     impl,
@@ -122,20 +122,25 @@ def example_crash() -> None:
     raise RuntimeError("example internal detail /secret/path that must not leak")
 
 
+EXAMPLE_METHODS = (
+    example_echo,
+    example_login,
+    example_slow_change,
+    example_slow_read,
+    example_crash,
+)
+
+
 @impl
-def targetd_config_options() -> list[ConfigOption]:
-    return [
+def targetd_declare(declare: Declare) -> None:
+    declare.config_option(
         ConfigOption(
             "example_file_pools", list[str], [], "directories used as block pools of sparse files"
         )
-    ]
+    )
 
 
 @impl
-def targetd_block_pools(core: Core) -> list[BlockPool]:
-    return [FilePool(d) for d in core.config["example_file_pools"]]
-
-
-@impl
-def targetd_rpc_methods() -> list[RpcMethod]:
-    return [example_echo, example_login, example_slow_change, example_slow_read, example_crash]
+def targetd_register(register: Register) -> None:
+    register.block_pool(*(FilePool(d) for d in register.config["example_file_pools"]))
+    register.rpc_method(*EXAMPLE_METHODS)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import os
 
-from targetd_core.plugin import ConfigError, Core, FsPool, TargetdError, impl, run
+from targetd_core.plugin import (
+    Config,
+    ConfigError,
+    FsPool,
+    Register,
+    StorageLock,
+    TargetdError,
+    impl,
+    run,
+)
 
 from .parse import Mount, parse_findmnt
 from .pool import BtrfsPool
@@ -25,7 +34,11 @@ def find_mount(path: str) -> Mount | None:
 
 
 @impl
-def targetd_fs_pools(core: Core) -> list[FsPool]:
+def targetd_register(register: Register) -> None:
+    register.fs_pool(*fs_pools(register.config, register.core.lock))
+
+
+def fs_pools(config: Config, lock: StorageLock) -> list[FsPool]:
     """A pool for every ``fs_pools`` entry that is a directory on btrfs.
 
     Entries on other file systems are left to other plugins. Two entries that are the
@@ -34,7 +47,7 @@ def targetd_fs_pools(core: Core) -> list[FsPool]:
     """
     pools: list[FsPool] = []
     seen: dict[tuple[str, str], str] = {}
-    for entry in core.config["fs_pools"]:
+    for entry in config["fs_pools"]:
         name = entry.rstrip("/") or "/"
         if not os.path.isdir(name):
             continue  # the core reports entries nobody takes
@@ -42,7 +55,7 @@ def targetd_fs_pools(core: Core) -> list[FsPool]:
         mount = find_mount(path)
         if mount is None or mount.fstype != "btrfs":
             continue
-        pool = BtrfsPool(name, path, mount, core.lock.released)
+        pool = BtrfsPool(name, path, mount, lock.released)
         key = (mount.uuid, pool.tree_prefix)
         if key in seen:
             raise ConfigError(

@@ -17,16 +17,15 @@ from typing import Any
 
 import structlog
 
-from targetd_core.plugin import BlockPool, Code, Core, TargetdError, Volume
+from targetd_core.plugin import BlockPool, Core, TargetdError, Volume
 
 from . import naming
 from .cfs import Configfs, TpgLun, TpgView
+from .errors import E
 from .planning import MAX_TPG_LUN, Undo, lowest_free
 from .state import StateFile
 
 log = structlog.get_logger("targetd.lio")
-
-E = Code
 
 
 def _is_targetd_range(hba: str) -> bool:

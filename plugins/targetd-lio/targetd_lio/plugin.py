@@ -1,7 +1,9 @@
 """targetd-lio: iSCSI exports, CHAP, initiators and access groups on the kernel's LIO target.
 
-The hooks: configuration keys, the export handler (so ``vol_destroy`` refuses an exported
-volume with -303), the RPC methods, and the start-up restore of the saved configuration.
+The hooks: configuration keys and error codes (``targetd_declare``); the export handler
+(so ``vol_destroy`` refuses an exported volume with -303), the RPC methods and the start-up
+restore of the saved configuration (``targetd_register``), all served by one
+:class:`LioExports` per core.
 """
 
 from __future__ import annotations
@@ -14,24 +16,24 @@ import structlog
 
 from targetd_core.plugin import (
     BoolLike,
-    Code,
     ConfigOption,
     Core,
-    ExportHandler,
+    Declare,
     Lun,
     Name,
+    Register,
     RpcMethod,
     TargetdError,
     impl,
     rpc_method,
 )
 
+from .errors import CODES, E
 from .service import LioExports
 from .target import check_target_name
 
 log = structlog.get_logger("targetd.lio")
 
-E = Code
 DEFAULT_STATE_FILE = "/etc/target/targetd_lio.json"
 _CHAP = ("in_user", "in_pass", "out_user", "out_pass")
 
@@ -53,8 +55,7 @@ def _check_portals(value: list[str]) -> list[str]:
     return value
 
 
-@impl
-def targetd_config_options() -> list[ConfigOption]:
+def config_options() -> list[ConfigOption]:
     return [
         ConfigOption(
             "target_name",
@@ -80,31 +81,32 @@ def targetd_config_options() -> list[ConfigOption]:
     ]
 
 
-_services: dict[int, LioExports] = {}
-
-
 def service(core: Core) -> LioExports:
-    """The one :class:`LioExports` of a core."""
-    svc = _services.get(id(core))
-    if svc is None or svc.core is not core:
-        cfg = core.config
-        svc = LioExports(
-            core,
-            cfg["target_name"] or default_target_name(),
-            list(cfg["portal_addresses"]),
-            Path(cfg["lio_state_file"]),
-        )
-        _services[id(core)] = svc
-    return svc
+    """A :class:`LioExports` for a core, from its configuration."""
+    cfg = core.config
+    return LioExports(
+        core,
+        cfg["target_name"] or default_target_name(),
+        list(cfg["portal_addresses"]),
+        Path(cfg["lio_state_file"]),
+    )
 
 
 @impl
-def targetd_export_handlers(core: Core) -> list[ExportHandler]:
-    return [service(core)]
+def targetd_declare(declare: Declare) -> None:
+    declare.config_options(config_options())
+    declare.error_code(*CODES)
 
 
 @impl
-def targetd_serve(core: Core) -> None:
+def targetd_register(register: Register) -> None:
+    svc = service(register.core)
+    register.export_handler(svc)
+    register.rpc_methods(methods(svc))
+    register.on_serve(lambda: restore_and_adopt(svc))
+
+
+def restore_and_adopt(svc: LioExports) -> None:
     """Replay the saved exports into configfs (after a reboot), then adopt the exports
     the old daemon left (:meth:`LioExports.adopt`).
 
@@ -112,7 +114,6 @@ def targetd_serve(core: Core) -> None:
     logged, not raised: the rest of the daemon (other pools, NFS) keeps serving, and
     every iSCSI call then reports what is wrong with LIO.
     """
-    svc = service(core)
     if svc.state.path.exists():
         try:
             counts = svc.restore()
@@ -130,8 +131,7 @@ def _message(exc: Exception) -> str:
     return exc.message if isinstance(exc, TargetdError) else str(exc)
 
 
-def methods(core: Core) -> list[RpcMethod]:
-    svc = service(core)
+def methods(svc: LioExports) -> list[RpcMethod]:
 
     @rpc_method(changes_storage=False)
     def export_list() -> list[dict[str, Any]]:
@@ -227,9 +227,4 @@ def methods(core: Core) -> list[RpcMethod]:
     ]
 
 
-@impl
-def targetd_rpc_methods(core: Core) -> list[RpcMethod]:
-    return methods(core)
-
-
-__all__ = ["default_target_name", "methods", "service"]
+__all__ = ["default_target_name", "methods", "restore_and_adopt", "service"]

@@ -165,12 +165,11 @@ def core_with_pools(
 ) -> tuple[Core, list[FakePool]]:
     """A core whose block pools are FakePools (devices under ``tmp_path/dev``), each
     holding ``volumes`` of 1 MiB."""
-    core = Core(Config({}), StorageLock(tmp_path / "lock"))
     devs = tmp_path / "dev"
     devs.mkdir()
     pools = [FakePool(name, devs) for name in pool_names]
+    core = Core(Config({}), StorageLock(tmp_path / "lock"), block_pools=pools)
     for p in pools:
-        core.block_pools[p.name] = p
         for v in volumes:
             p.create_volume(v, 1 << 20)
     return core, pools

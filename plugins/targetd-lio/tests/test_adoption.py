@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes import FakeConfigfs, core_with_pools
 from targetd_lio import naming
 from targetd_lio.service import LioExports
 
@@ -20,8 +21,6 @@ from targetd_core.config import Config
 from targetd_core.core import Core
 from targetd_core.locking import StorageLock
 from targetd_core.plugin import TargetdError
-
-from .fakes import FakeConfigfs, core_with_pools
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 POOL = "vg-targetd/thin_pool"

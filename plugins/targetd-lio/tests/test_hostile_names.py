@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fakes import FakeConfigfs, FakePool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from targetd_lio import naming
@@ -26,8 +27,6 @@ from targetd_core.core import Core
 from targetd_core.locking import StorageLock
 from targetd_core.paths import is_plain_component
 from targetd_core.plugin import TargetdError
-
-from .fakes import FakeConfigfs, FakePool
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 POOL = "vg-targetd/thin_pool"
@@ -103,11 +102,10 @@ def write_guard(allowed: list[Path]) -> Iterator[list[str]]:
 
 
 def make_env(tmp: Path) -> tuple[LioExports, FakeConfigfs, FakePool]:
-    core = Core(Config({}), StorageLock(tmp / "lock"))
     devs = tmp / "dev"
     devs.mkdir()
     pool = FakePool(POOL, devs)
-    core.block_pools[pool.name] = pool
+    core = Core(Config({}), StorageLock(tmp / "lock"), block_pools=[pool])
     for v in ("v1", "v2"):
         pool.create_volume(v, 1 << 20)
     cfs = FakeConfigfs(TARGET, root=tmp / "cfs")

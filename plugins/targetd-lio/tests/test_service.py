@@ -12,12 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes import FakeConfigfs, core_with_pools
 from targetd_lio import naming
 from targetd_lio.service import LioExports
 
 from targetd_core.plugin import TargetdError
-
-from .fakes import FakeConfigfs, core_with_pools
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 I1 = "iqn.1994-05.com.example:host1"

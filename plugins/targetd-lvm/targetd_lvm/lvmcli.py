@@ -30,7 +30,8 @@ def lvm(*args: str) -> str:
     """Run ``lvm ARGS...``; return stdout. A failure is a -1 TargetdError naming the
     sub-command and carrying LVM's error lines (warnings left out)."""
     argv = ["lvm", *args]
-    proc = run(argv, env=LVM_ENV, check=False)
+    label = args[0] if args else "lvm"  # messages name the sub-command: "lvcreate failed"
+    proc = run(argv, env=LVM_ENV, check=False, label=label)
     if proc.returncode != 0:
         limit = _limit_reached(proc.stderr or "")
         if limit is not None:
@@ -38,7 +39,7 @@ def lvm(*args: str) -> str:
         cleaned = subprocess.CompletedProcess(
             argv, proc.returncode, proc.stdout, _without_warnings(proc.stderr or "")
         )
-        raise tool_error(argv, cleaned)
+        raise tool_error(argv, cleaned, label)
     return proc.stdout
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from targetd_core.plugin import BlockPool, ConfigOption, Core, impl
+from targetd_core.plugin import Core, Declare, Register, impl
 
 from .config import OPTIONS, pool_specs
 from .pools import LvmPool, ThinPool, VgPool
 
 
 @impl
-def targetd_config_options() -> Iterable[ConfigOption]:
-    return OPTIONS
+def targetd_declare(declare: Declare) -> None:
+    declare.config_options(OPTIONS)
 
 
 def make_pools(core: Core) -> list[LvmPool]:
@@ -22,12 +20,12 @@ def make_pools(core: Core) -> list[LvmPool]:
     for spec in pool_specs(core.config, given):
         if spec.thin_pool is None:
             zero = bool(core.config.get("lvm_zero_new_volumes", True))
-            pools.append(VgPool(spec.name, spec.vg, core, spec.key, zero_new=zero))
+            pools.append(VgPool(spec.name, spec.vg, core.lock, spec.key, zero_new=zero))
         else:
-            pools.append(ThinPool(spec.name, spec.vg, spec.thin_pool, core, spec.key))
+            pools.append(ThinPool(spec.name, spec.vg, spec.thin_pool, core.lock, spec.key))
     return pools
 
 
 @impl
-def targetd_block_pools(core: Core) -> Iterable[BlockPool]:
-    return make_pools(core)
+def targetd_register(register: Register) -> None:
+    register.block_pool(*make_pools(register.core))

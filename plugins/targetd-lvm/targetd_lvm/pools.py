@@ -17,8 +17,8 @@ from targetd_core.plugin import (
     BlockPool,
     Code,
     ConfigError,
-    Core,
     PoolInfo,
+    StorageLock,
     TargetdError,
     Volume,
 )
@@ -48,10 +48,12 @@ class LvmPool(BlockPool):
     #: a failed lvcreate is looked into and answered -50 (see _create_failed)
     reports_name_conflicts = True
 
-    def __init__(self, name: str, vg: str, core: Core, config_key: str = "block_pools") -> None:
+    def __init__(
+        self, name: str, vg: str, lock: StorageLock, config_key: str = "block_pools"
+    ) -> None:
         super().__init__(name)
         self.vg = vg
-        self.core = core
+        self.lock = lock  # the storage lock: a long copy steps out of it
         self.config_key = config_key
 
     # -- what subclasses decide -----------------------------------------------------
@@ -151,9 +153,14 @@ class VgPool(LvmPool):
     """
 
     def __init__(
-        self, name: str, vg: str, core: Core, config_key: str = "block_pools", zero_new: bool = True
+        self,
+        name: str,
+        vg: str,
+        lock: StorageLock,
+        config_key: str = "block_pools",
+        zero_new: bool = True,
     ) -> None:
-        super().__init__(name, vg, core, config_key)
+        super().__init__(name, vg, lock, config_key)
         self.zero_new = zero_new
 
     def check(self) -> None:
@@ -174,7 +181,7 @@ class VgPool(LvmPool):
         self._lvcreate(name, "-L", size_arg(size), "--addtag", COPYING_TAG, self.vg)
         try:
             path = self.device_path(name)
-            with self.core.lock.released():
+            with self.lock.released():
                 fill(path)
             lvm("lvchange", "--deltag", COPYING_TAG, self._lv_ref(name))
         except TargetdError as exc:
@@ -207,9 +214,9 @@ class ThinPool(LvmPool):
     """A thin pool ``VG/POOL``: volumes are its thin LVs; a copy is a thin snapshot."""
 
     def __init__(
-        self, name: str, vg: str, lv: str, core: Core, config_key: str = "block_pools"
+        self, name: str, vg: str, lv: str, lock: StorageLock, config_key: str = "block_pools"
     ) -> None:
-        super().__init__(name, vg, core, config_key)
+        super().__init__(name, vg, lock, config_key)
         self.lv = lv
 
     def check(self) -> None:

@@ -3,8 +3,15 @@
 import pytest
 from targetd_lvm.config import pool_specs
 
+from targetd_core import testing
 from targetd_core.plugin import ConfigError
-from targetd_core.plugins import StartupError, build_core
+from targetd_core.testing import StartupError
+
+
+def build_core(raw, env=None):
+    """The core the daemon builds from ``raw`` (its plugins loaded by the test kit)."""
+    t = testing.build(raw, raw["plugins"])
+    return t.core, t.warnings
 
 
 def specs(config, given):
@@ -82,5 +89,5 @@ def test_pools_built_from_the_configuration(tmp_path, monkeypatch):
     assert set(core.block_pools) == {"vg/tp", "t"}
     assert isinstance(core.block_pools["vg/tp"], pools.ThinPool)
     thick = core.block_pools["t"]
-    assert isinstance(thick, pools.VgPool) and thick.zero_new is False and thick.core is core
+    assert isinstance(thick, pools.VgPool) and thick.zero_new is False and thick.lock is core.lock
     assert core.pool_owner == {"vg/tp": "lvm", "t": "lvm"}

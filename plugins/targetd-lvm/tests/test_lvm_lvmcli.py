@@ -11,7 +11,7 @@ from targetd_core.plugin import TargetdError
 def fake_run(rc, stdout="", stderr=""):
     calls = []
 
-    def run(argv, env=None, check=True):
+    def run(argv, env=None, check=True, label=None):
         calls.append((list(argv), env, check))
         return subprocess.CompletedProcess(argv, rc, stdout, stderr)
 

@@ -82,8 +82,8 @@ def names(pool):
 
 
 def test_listing_is_one_lvs_call(fake, core):
-    vg = pools_mod.VgPool("vg", "vg", core)
-    thin = pools_mod.ThinPool("vg/tp", "vg", "tp", core)
+    vg = pools_mod.VgPool("vg", "vg", core.lock)
+    thin = pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock)
     assert names(vg) == ["vol1"] and names(thin) == ["t1"]
     assert fake.calls == [("lvs", "vg"), ("lvs", "vg")]
 
@@ -103,13 +103,13 @@ def test_get_volume_is_one_lvs_call_selecting_the_lv(fake, core):
 
 
 def test_thin_create_plan(fake, core):
-    pools_mod.ThinPool("vg/tp", "vg", "tp", core).create_volume("new", 1000)
+    pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock).create_volume("new", 1000)
     assert fake.calls == [("lvcreate", "-y", "-n", "new", "-V", "1024b", "--thinpool", "vg/tp")]
 
 
 def test_bad_lvm_names_and_sizes_are_refused_before_any_tool(fake, core):
-    thin = pools_mod.ThinPool("vg/tp", "vg", "tp", core)
-    vg = pools_mod.VgPool("vg", "vg", core)
+    thin = pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock)
+    vg = pools_mod.VgPool("vg", "vg", core.lock)
     for call in (
         lambda: thin.create_volume("snapshot1", 100),
         lambda: thin.create_volume("x", 0),
@@ -125,19 +125,19 @@ def test_bad_lvm_names_and_sizes_are_refused_before_any_tool(fake, core):
 
 def test_name_of_an_lv_outside_the_pool_is_a_conflict(fake, core):
     with pytest.raises(TargetdError) as e:
-        pools_mod.ThinPool("vg/tp", "vg", "tp", core).create_volume("vol1", 100)
+        pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock).create_volume("vol1", 100)
     assert e.value.code == -50 and "outside this pool" in e.value.message
 
 
 def test_a_failed_lvcreate_stays_minus_one(fake, core):
     fake.fail["lvcreate"] = "Insufficient free space"
     with pytest.raises(TargetdError) as e:
-        pools_mod.ThinPool("vg/tp", "vg", "tp", core).create_volume("new", 100)
+        pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock).create_volume("new", 100)
     assert e.value.code == -1 and "Insufficient free space" in e.value.message
 
 
 def test_thin_copy_is_an_active_snapshot_without_activation_skip(fake, core):
-    pools_mod.ThinPool("vg/tp", "vg", "tp", core).copy_volume("t1", "c", 1 << 30)
+    pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock).copy_volume("t1", "c", 1 << 30)
     assert fake.calls[0][:4] == ("lvcreate", "-y", "-n", "c")
     assert "-s" in fake.calls[0] and fake.calls[0][-1] == "vg/t1"
     assert ("--setactivationskip", "n") == fake.calls[0][5:7]
@@ -147,13 +147,13 @@ def test_thin_copy_is_an_active_snapshot_without_activation_skip(fake, core):
 def test_thin_copy_removes_the_snapshot_when_growing_fails(fake, core):
     fake.fail["lvextend"] = "Insufficient"
     with pytest.raises(TargetdError) as e:
-        pools_mod.ThinPool("vg/tp", "vg", "tp", core).copy_volume("t1", "c", 1 << 30)
+        pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock).copy_volume("t1", "c", 1 << 30)
     assert e.value.code == -1
     assert "c" not in fake.lvs and fake.calls[-1] == ("lvremove", "-f", "vg/c")
 
 
 def test_thick_copy_fills_a_hidden_lv_outside_the_lock(fake, core, monkeypatch):
-    vg = pools_mod.VgPool("vg", "vg", core)
+    vg = pools_mod.VgPool("vg", "vg", core.lock)
     seen = {}
 
     def copy_device(src, dst, length):
@@ -190,7 +190,7 @@ def test_thick_copy_failure_leaves_nothing(fake, core, monkeypatch):
 
     monkeypatch.setattr(pools_mod.blockcopy, "copy_device", broken)
     with pytest.raises(TargetdError) as e:
-        pools_mod.VgPool("vg", "vg", core).copy_volume("vol1", "c", 64 << 20)
+        pools_mod.VgPool("vg", "vg", core.lock).copy_volume("vol1", "c", 64 << 20)
     assert "Input/output error" in e.value.message
     assert "c" not in fake.lvs and fake.calls[-1] == ("lvremove", "-f", "vg/c")
 
@@ -203,13 +203,13 @@ def test_thick_copy_failure_reports_a_failed_cleanup(fake, core, monkeypatch):
     )
     fake.fail["lvremove"] = "in use"
     with pytest.raises(TargetdError) as e:
-        pools_mod.VgPool("vg", "vg", core).copy_volume("vol1", "c", None)
+        pools_mod.VgPool("vg", "vg", core.lock).copy_volume("vol1", "c", None)
     assert "boom" in e.value.message and "also failed" in e.value.message
 
 
 def test_a_name_held_by_a_copy_in_progress_is_a_conflict(fake, core):
     fake.lvs["busy"] = lv("busy", tags=[COPYING_TAG])
-    vg = pools_mod.VgPool("vg", "vg", core)
+    vg = pools_mod.VgPool("vg", "vg", core.lock)
     assert vg.get_volume("busy") is None
     with pytest.raises(TargetdError) as e:
         vg.create_volume("busy", 100)
@@ -219,24 +219,24 @@ def test_a_name_held_by_a_copy_in_progress_is_a_conflict(fake, core):
 def test_thick_create_zeroes_unless_told_not_to(fake, core, monkeypatch):
     zeroed = []
     monkeypatch.setattr(pools_mod.blockcopy, "zero_device", zeroed.append)
-    pools_mod.VgPool("vg", "vg", core).create_volume("z", 100)
+    pools_mod.VgPool("vg", "vg", core.lock).create_volume("z", 100)
     assert zeroed == ["/dev/vg/z"] and fake.lvs["z"].tags == frozenset()
-    pools_mod.VgPool("vg", "vg", core, zero_new=False).create_volume("nz", 100)
+    pools_mod.VgPool("vg", "vg", core.lock, zero_new=False).create_volume("nz", 100)
     assert zeroed == ["/dev/vg/z"]
     assert fake.calls[-1] == ("lvcreate", "-y", "-n", "nz", "-L", "512b", "vg")
 
 
 def test_info(fake, core, monkeypatch):
-    info = pools_mod.VgPool("vg", "vg", core).info()
+    info = pools_mod.VgPool("vg", "vg", core.lock).info()
     assert (info.size, info.free_size, info.uuid, info.type) == (100, 40, "vg-uuid", "block")
     fake.lvs["tp"] = dataclasses.replace(fake.lvs["tp"], size=1000, data_percent=20.0,
                                          metadata_percent=50.0)  # fmt: skip
-    info = pools_mod.ThinPool("vg/tp", "vg", "tp", core).info()
+    info = pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock).info()
     assert (info.size, info.free_size, info.uuid) == (1000, 500, "uuid-tp")
 
 
 def test_sizes_are_rounded_up_to_whole_sectors(fake, core):
     assert pools_mod.size_arg(512) == "512b"
     assert pools_mod.size_arg(10 * 2**20 + 1) == f"{10 * 2**20 + 512}b"
-    pools_mod.ThinPool("vg/tp", "vg", "tp", core).create_volume("odd", 1000)
+    pools_mod.ThinPool("vg/tp", "vg", "tp", core.lock).create_volume("odd", 1000)
     assert fake.calls[-1][5] == "1024b"

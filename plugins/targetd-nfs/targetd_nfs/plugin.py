@@ -1,9 +1,10 @@
-"""Hook implementations: the nfs_export_* methods and their configuration keys."""
+"""Hook implementations: the nfs_export_* methods, their configuration keys and error
+codes, the part NFS takes in fs_destroy, and the re-export at start-up. One
+:class:`NfsExports` serves them all."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -12,6 +13,8 @@ from targetd_core.plugin import (
     Code,
     ConfigOption,
     Core,
+    Declare,
+    Register,
     RpcMethod,
     TargetdError,
     impl,
@@ -19,6 +22,7 @@ from targetd_core.plugin import (
 )
 
 from . import exportfs
+from .errors import CODES, NFS_EXPORT_NOT_FOUND, NFS_NOT_SUPPORTED
 from .options import SEC_FLAVOURS
 from .service import NfsExports
 
@@ -47,8 +51,7 @@ def _check_allowed_paths(value: list[str]) -> list[str]:
     return value
 
 
-@impl
-def targetd_config_options() -> list[ConfigOption]:
+def config_options() -> list[ConfigOption]:
     return [
         ConfigOption(
             "allow_chown",
@@ -116,7 +119,7 @@ def methods(nfs: NfsExports) -> list[RpcMethod]:
         effective options as exportfs reports them."""
         return nfs.list()
 
-    @rpc_method(errors=(Code.NOT_SUPPORTED, Code.NFS_NOT_SUPPORTED))
+    @rpc_method(errors=(Code.NOT_SUPPORTED, NFS_NOT_SUPPORTED))
     def nfs_export_add(
         host: str,
         path: str,
@@ -127,7 +130,7 @@ def methods(nfs: NfsExports) -> list[RpcMethod]:
         """Export a directory to an NFS client; persistent across restarts and reboots."""
         return nfs.add(host, path, options, chown, export_path)
 
-    @rpc_method(errors=(Code.NFS_EXPORT_NOT_FOUND, Code.NOT_SUPPORTED))
+    @rpc_method(errors=(NFS_EXPORT_NOT_FOUND, Code.NOT_SUPPORTED))
     def nfs_export_remove(host: str, path: str) -> None:
         """Remove an NFS export made by targetd."""
         nfs.remove(host, path)
@@ -136,21 +139,24 @@ def methods(nfs: NfsExports) -> list[RpcMethod]:
 
 
 @impl
-def targetd_rpc_methods(core: Core) -> list[RpcMethod]:
-    return methods(make_service(core))
+def targetd_declare(declare: Declare) -> None:
+    declare.config_options(config_options())
+    declare.error_code(*CODES)
 
 
 @impl
-def targetd_fs_destroy(core: Core, paths: list[str]) -> Callable[[], None]:
-    """No export outlives its file system: remove ours of the paths being destroyed."""
-    return make_service(core).remove_under(paths)
+def targetd_register(register: Register) -> None:
+    nfs = make_service(register.core)
+    register.rpc_methods(methods(nfs))
+    # No export outlives its file system: fs_destroy removes ours of its paths.
+    register.on_fs_destroy(nfs.remove_under)
+    register.on_serve(lambda: reapply(nfs))
 
 
-@impl
-def targetd_serve(core: Core) -> None:
+def reapply(nfs: NfsExports) -> None:
     """Re-export what our exports file holds (exportfs -ra is not run for a file
     outside /etc/exports.d, and the kernel table may have been flushed)."""
     try:
-        make_service(core).reapply()
+        nfs.reapply()
     except (TargetdError, OSError) as exc:  # e.g. exportfs missing: methods will say so
         log.warning("cannot re-apply nfs exports at start-up", error=str(exc))

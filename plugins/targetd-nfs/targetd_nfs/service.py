@@ -14,6 +14,7 @@ import structlog
 from targetd_core.plugin import Code, TargetdError
 
 from . import exportfs
+from .errors import NFS_EXPORT_NOT_FOUND, NFS_NOT_SUPPORTED
 from .exportsfile import Entry, ExportsFile
 from .hosts import canonical, check_host, is_single_client, lookup, same_client
 from .options import check_options
@@ -144,7 +145,7 @@ class NfsExports:
     ) -> dict[str, str]:
         if export_path is not None:
             raise TargetdError(
-                Code.NFS_NOT_SUPPORTED, "export_path is not supported (send null or leave it out)"
+                NFS_NOT_SUPPORTED, "export_path is not supported (send null or leave it out)"
             )
         host = check_host(host)
         real = self.check_export_path(path)
@@ -240,7 +241,7 @@ class NfsExports:
                     f"the export of {given} to {host} was not made by targetd (it is in "
                     "/etc/exports, /etc/exports.d or was added by hand); remove it there",
                 )
-            raise TargetdError(Code.NFS_EXPORT_NOT_FOUND, f"no NFS export of {given} to {host}")
+            raise TargetdError(NFS_EXPORT_NOT_FOUND, f"no NFS export of {given} to {host}")
         keep = [e for e in entries if e not in removed]
         self.file.write(keep)
         try:

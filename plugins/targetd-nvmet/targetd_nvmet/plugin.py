@@ -16,8 +16,9 @@ from targetd_core.plugin import (
     Code,
     ConfigOption,
     Core,
-    ExportHandler,
+    Declare,
     Name,
+    Register,
     RpcMethod,
     TargetdError,
     impl,
@@ -30,6 +31,7 @@ from .service import NvmetExports
 log = structlog.get_logger("targetd.nvmet")
 
 E = Code
+
 DEFAULT_STATE_FILE = "/etc/target/targetd_nvmet.json"
 
 
@@ -61,8 +63,7 @@ def _check_prefix(value: str | None) -> str | None:
     return None if value is None else check_subsystem_prefix(value)
 
 
-@impl
-def targetd_config_options() -> list[ConfigOption]:
+def config_options() -> list[ConfigOption]:
     return [
         ConfigOption(
             "nvme_subsystem_prefix",
@@ -90,35 +91,34 @@ def targetd_config_options() -> list[ConfigOption]:
     ]
 
 
-_services: dict[int, NvmetExports] = {}
-
-
-def service(core: Core) -> NvmetExports:
-    """The one :class:`NvmetExports` of a core."""
-    svc = _services.get(id(core))
-    if svc is None or svc.core is not core:
-        cfg = core.config
-        svc = NvmetExports(
-            core,
-            cfg["nvme_subsystem_prefix"] or default_prefix(),
-            list(cfg["nvme_addresses"]),
-            int(cfg["nvme_port"]),
-            Path(cfg["nvmet_state_file"]),
-        )
-        _services[id(core)] = svc
-    return svc
+def make_service(core: Core) -> NvmetExports:
+    """The one :class:`NvmetExports` of a core, from its configuration."""
+    cfg = core.config
+    return NvmetExports(
+        core,
+        cfg["nvme_subsystem_prefix"] or default_prefix(),
+        list(cfg["nvme_addresses"]),
+        int(cfg["nvme_port"]),
+        Path(cfg["nvmet_state_file"]),
+    )
 
 
 @impl
-def targetd_export_handlers(core: Core) -> list[ExportHandler]:
-    return [service(core)]
+def targetd_declare(declare: Declare) -> None:
+    declare.config_options(config_options())
 
 
 @impl
-def targetd_serve(core: Core) -> None:
+def targetd_register(register: Register) -> None:
+    svc = make_service(register.core)
+    register.export_handler(svc)
+    register.rpc_methods(methods(svc))
+    register.on_serve(lambda: restore(svc))
+
+
+def restore(svc: NvmetExports) -> None:
     """Replay the saved exports (the kernel forgets nvmet at reboot). A failure is logged,
     not raised: the rest of the daemon keeps serving, and NVMe calls say what is wrong."""
-    svc = service(core)
     if not svc.state.path.exists():
         return
     try:
@@ -133,9 +133,7 @@ def targetd_serve(core: Core) -> None:
 _SECRETS = ("host_key", "ctrl_key")
 
 
-def methods(core: Core) -> list[RpcMethod]:
-    svc = service(core)
-
+def methods(svc: NvmetExports) -> list[RpcMethod]:
     @rpc_method(changes_storage=False)
     def nvme_export_list() -> list[dict[str, Any]]:
         """Every NVMe export: host NQN, subsystem NQN, namespace id, volume, its size, uuid,
@@ -189,9 +187,4 @@ def methods(core: Core) -> list[RpcMethod]:
     ]
 
 
-@impl
-def targetd_rpc_methods(core: Core) -> list[RpcMethod]:
-    return methods(core)
-
-
-__all__ = ["default_prefix", "methods", "service"]
+__all__ = ["config_options", "default_prefix", "make_service", "methods", "restore"]

@@ -8,8 +8,8 @@ from targetd_core.plugin import (
     BlockPool,
     Code,
     ConfigError,
-    Core,
     PoolInfo,
+    StorageLock,
     TargetdError,
     Volume,
 )
@@ -31,9 +31,9 @@ class ZfsBlockPool(BlockPool):
     """Volumes are thick zvols (``zfs create -V``, which reserves ``volsize``): an
     exported LUN never fails a write because the pool is overcommitted."""
 
-    def __init__(self, core: Core, dataset: str) -> None:
+    def __init__(self, lock: StorageLock, dataset: str) -> None:
         super().__init__(dataset)
-        self.core = core
+        self.lock = lock  # the storage lock: a copy steps out of it
         self.dataset = dataset
 
     def _ds(self, name: str) -> str:
@@ -123,7 +123,7 @@ class ZfsBlockPool(BlockPool):
         # volmode=none: the hidden temporary gets no device node; the copy gets its
         # device under its final name only.
         copy_dataset(
-            self.core,
+            self.lock,
             source,
             self._ds(dst),
             recv_options=("-o", "volmode=none"),

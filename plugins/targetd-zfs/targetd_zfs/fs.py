@@ -10,11 +10,11 @@ import structlog
 from targetd_core.plugin import (
     Code,
     ConfigError,
-    Core,
     FileSystem,
     FsPool,
     PoolInfo,
     Snapshot,
+    StorageLock,
     TargetdError,
     check_name,
     tool_error,
@@ -34,9 +34,9 @@ SS_FIELDS = ("name", "guid", "creation")
 class ZfsFsPool(FsPool):
     """``name`` is the mount point as configured; ``dataset`` is what is mounted there."""
 
-    def __init__(self, core: Core, name: str, dataset: str, mount_point: str) -> None:
+    def __init__(self, lock: StorageLock, name: str, dataset: str, mount_point: str) -> None:
         super().__init__(name)
-        self.core = core
+        self.lock = lock  # the storage lock: a clone steps out of it
         self.dataset = dataset
         self.mount_point = mount_point
         #: Do children inherit their mount point? Decided once, at start-up: it depends on
@@ -176,7 +176,7 @@ class ZfsFsPool(FsPool):
             self._check_mounted_at_target(dest_name)
 
         copy_dataset(
-            self.core,
+            self.lock,
             source,
             self._ds(dest_name),
             snapshot=snapshot.name if snapshot else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from targetd_core.plugin import ConfigError, ConfigOption, Core, impl
+from targetd_core.plugin import ConfigError, ConfigOption, Core, Declare, Register, impl
 
 from .block import CONFIG_KEY, ZfsBlockPool
 from .fs import ZfsFsPool
@@ -16,8 +16,7 @@ def _check_datasets(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-@impl
-def targetd_config_options() -> list[ConfigOption]:
+def config_options() -> list[ConfigOption]:
     return [
         ConfigOption(
             CONFIG_KEY,
@@ -37,12 +36,19 @@ def targetd_config_options() -> list[ConfigOption]:
 
 
 @impl
-def targetd_block_pools(core: Core) -> list[ZfsBlockPool]:
-    return [ZfsBlockPool(core, ds) for ds in core.config[CONFIG_KEY]]
+def targetd_declare(declare: Declare) -> None:
+    declare.config_options(config_options())
 
 
 @impl
-def targetd_fs_pools(core: Core) -> list[ZfsFsPool]:
+def targetd_register(register: Register) -> None:
+    register.block_pool(
+        *(ZfsBlockPool(register.core.lock, ds) for ds in register.config[CONFIG_KEY])
+    )
+    register.fs_pool(*fs_pools(register.core))
+
+
+def fs_pools(core: Core) -> list[ZfsFsPool]:
     """Pools for the ``fs_pools`` entries whose mount is a ZFS dataset; others are left
     to the plugins of their type."""
     paths = core.config["fs_pools"]
@@ -58,5 +64,5 @@ def targetd_fs_pools(core: Core) -> list[ZfsFsPool]:
         if m is None or m.fstype != "zfs":
             continue
         name = path.rstrip("/") or "/"
-        pools.setdefault(name, ZfsFsPool(core, name, m.source, m.mount_point))
+        pools.setdefault(name, ZfsFsPool(core.lock, name, m.source, m.mount_point))
     return list(pools.values())

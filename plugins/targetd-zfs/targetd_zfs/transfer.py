@@ -19,7 +19,7 @@ from typing import IO
 
 import structlog
 
-from targetd_core.plugin import Code, Core, TargetdError, tool_error
+from targetd_core.plugin import Code, StorageLock, TargetdError, tool_error
 
 from . import zfs as Z
 
@@ -100,7 +100,7 @@ def _failure(argv: list[str], rc: int, err_file: IO[bytes]) -> TargetdError:
 
 
 def copy_dataset(
-    core: Core,
+    lock: StorageLock,
     source: str,
     dest: str,
     *,
@@ -129,7 +129,7 @@ def copy_dataset(
     try:
         try:
             size = Z.get(f"{source}@{snap}", ("referenced",)).get("referenced", "0")
-            with core.lock.released():
+            with lock.released():
                 pipe(
                     [Z.ZFS, "send", "-L", "-e", "-c", f"{source}@{snap}"],
                     [Z.ZFS, "receive", "-u", *recv_options, tmp],

@@ -18,7 +18,7 @@ class StubCore:
 @pytest.fixture
 def pool(tmp_path, monkeypatch):
     monkeypatch.setattr(block.devices, "find_device", lambda ds, **kw: f"/dev/zvol/{ds}")
-    return ZfsBlockPool(StubCore(tmp_path), POOL)
+    return ZfsBlockPool(StubCore(tmp_path).lock, POOL)
 
 
 def test_check_missing_dataset_names_key_and_dataset(fake, pool):

@@ -18,7 +18,7 @@ class StubCore:
 
 @pytest.fixture
 def pool(tmp_path):
-    return ZfsFsPool(StubCore(tmp_path), MNT, DS, MNT)
+    return ZfsFsPool(StubCore(tmp_path).lock, MNT, DS, MNT)
 
 
 def fs(name="a"):
@@ -162,7 +162,7 @@ def test_no_mount_through_a_link(fake, tmp_path):
     (mnt / "a").symlink_to("/etc")
     (mnt / "f").write_text("")
     (mnt / "d").mkdir()  # an empty real directory is fine
-    p = ZfsFsPool(StubCore(tmp_path), str(mnt), DS, str(mnt))
+    p = ZfsFsPool(StubCore(tmp_path).lock, str(mnt), DS, str(mnt))
     fake.on(["zfs", "get"], f"mountpoint\t{mnt}\n")
     for name in ("a", "f"):
         with pytest.raises(TargetdError) as info:

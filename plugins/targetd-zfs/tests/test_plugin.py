@@ -5,8 +5,14 @@ from targetd_zfs import plugin
 from targetd_zfs.mounts import parse_mountinfo
 from test_parsing import MOUNTINFO
 
-from targetd_core.params import bind
-from targetd_core.plugins import StartupError, build_core
+from targetd_core import testing
+from targetd_core.testing import StartupError
+
+
+def build_core(raw, env=None):
+    """The core the daemon builds from ``raw`` (its plugins loaded by the test kit)."""
+    t = testing.build(raw, raw["plugins"])
+    return t.core, t.warnings
 
 
 @pytest.fixture
@@ -55,8 +61,7 @@ def test_enable_copy_is_accepted(fake, tmp_path):
 def test_pool_list_through_the_core(fake, tmp_path):
     fake.on(["zfs", "list", "-Hp", "-o", "name,type"], "tank/v\tfilesystem\n")
     fake.on(["zfs", "list", "-Hp", "-o", "used,available,guid"], "10\t90\t77\n")
-    core, _ = build_core(raw=config(tmp_path, zfs_block_pools=["tank/v"]), env={})
-    m = core.methods["pool_list"]
-    assert m.func(**bind(m.func, {})) == [
+    t = testing.build(config(tmp_path, zfs_block_pools=["tank/v"]), ["zfs"])
+    assert t.call("pool_list") == [
         {"name": "tank/v", "size": 100, "free_size": 90, "type": "block", "uuid": "77"}
     ]

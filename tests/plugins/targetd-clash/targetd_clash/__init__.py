@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from targetd_example.plugin import FilePool
 
-from targetd_core.plugin import ConfigOption, Core, RpcMethod, impl, rpc_method
+from targetd_core.plugin import ConfigOption, Declare, Register, impl, rpc_method
 
 
 @rpc_method(changes_storage=False)
@@ -14,18 +14,15 @@ def example_echo(text: str) -> str:
 
 
 @impl
-def targetd_config_options() -> list[ConfigOption]:
-    return [
+def targetd_declare(declare: Declare) -> None:
+    declare.config_option(
         ConfigOption("clash_pools", list[str], []),
         ConfigOption("clash_methods", bool, False),
-    ]
+    )
 
 
 @impl
-def targetd_block_pools(core: Core) -> list[FilePool]:
-    return [FilePool(d) for d in core.config["clash_pools"]]
-
-
-@impl
-def targetd_rpc_methods(core: Core) -> list[RpcMethod]:
-    return [example_echo] if core.config["clash_methods"] else []
+def targetd_register(register: Register) -> None:
+    register.block_pool(*(FilePool(d) for d in register.config["clash_pools"]))
+    if register.config["clash_methods"]:
+        register.rpc_method(example_echo)

@@ -151,12 +151,11 @@ class FakePool(BlockPool):
 def core_with_pools(
     tmp_path: Path, pool_names: list[str], volumes: tuple[str, ...]
 ) -> tuple[Core, list[FakePool]]:
-    core = Core(Config({}), StorageLock(tmp_path / "lock"))
     devs = tmp_path / "dev"
     devs.mkdir()
     pools = [FakePool(name, devs) for name in pool_names]
+    core = Core(Config({}), StorageLock(tmp_path / "lock"), block_pools=pools)
     for p in pools:
-        core.block_pools[p.name] = p
         for v in volumes:
             p.create_volume(v, 1 << 20)
     return core, pools

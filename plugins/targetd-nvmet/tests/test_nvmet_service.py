@@ -9,12 +9,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from nvmet_fakes import FakeNvmet, core_with_pools
 from targetd_nvmet import naming
 from targetd_nvmet.service import NvmetExports
 
 from targetd_core.plugin import TargetdError
-
-from .fakes import FakeNvmet, core_with_pools
 
 PREFIX = "nqn.2003-01.org.targetd:test"
 H1 = "nqn.2014-08.org.example:host-one"
