@@ -63,6 +63,11 @@ def prepare(state_dir: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, mode=0o700)
     os.environ[ENV] = str(path)
+    # Imported now, in the main process: gunicorn calls worker_exit from its SIGCHLD
+    # handling, which can run again while a first import inside it is half done
+    # ("partially initialized module"), and that crashed the arbiter.
+    import prometheus_client.multiprocess  # noqa: F401
+
     return path
 
 

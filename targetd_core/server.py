@@ -20,6 +20,7 @@ from gunicorn.glogging import Logger
 
 from .config import Config, parse_bind
 from .logs import enabled_for
+from .metrics import worker_exit
 from .tlscheck import make_server_context
 from .worker import DEFAULT_REQUEST_TIMEOUT
 
@@ -81,8 +82,6 @@ def _post_worker_init(worker: Any) -> None:
 
 
 def _child_exit(server: Any, worker: Any) -> None:
-    from .metrics import worker_exit
-
     worker_exit(worker.pid)
 
 
