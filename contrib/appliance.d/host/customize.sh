@@ -59,6 +59,16 @@ chroot "$R" systemctl enable -q appliance-agent.service
 sed -i 's/^update_initramfs=.*/update_initramfs=no/' "$R"/etc/initramfs-tools/update-initramfs.conf
 grep -q '^update_initramfs=no$' "$R"/etc/initramfs-tools/update-initramfs.conf
 
+# dpkg under TCG: no fsync per unpacked file (a disposable test guest; a crash mid-install
+# is not what these tests are about), no man-db index rebuild on every package with man pages
+echo force-unsafe-io > "$R"/etc/dpkg/dpkg.cfg.d/storagehost-unsafe-io
+rm -f "$R"/var/lib/man-db/auto-update
+# boot time under TCG: ZFS's import units pull in systemd-udev-settle (~30 s) to import pools
+# that a fresh storage host does not have (an administrator who makes one enables them again)
+for u in zfs-import-cache.service zfs-import-scan.service; do
+    [ ! -e "$R"/lib/systemd/system/$u ] || chroot "$R" systemctl disable -q $u
+done
+
 # ZFS without an /etc/hostid: hostid 0, as in the appliance
 rm -f "$R"/etc/hostid
 cat > "$R"/root/.bashrc <<'RC'
