@@ -63,9 +63,10 @@ grep -q '^update_initramfs=no$' "$R"/etc/initramfs-tools/update-initramfs.conf
 # is not what these tests are about), no man-db index rebuild on every package with man pages
 echo force-unsafe-io > "$R"/etc/dpkg/dpkg.cfg.d/storagehost-unsafe-io
 rm -f "$R"/var/lib/man-db/auto-update
-# boot time under TCG: ZFS's import units pull in systemd-udev-settle (~30 s) to import pools
-# that a fresh storage host does not have (an administrator who makes one enables them again)
-for u in zfs-import-cache.service zfs-import-scan.service; do
+# boot time under TCG: ZFS's module and import units pull in systemd-udev-settle (40 s and
+# more) to import pools that a fresh storage host does not have (zpool/zfs load the module
+# when first used; an administrator who makes a pool enables them again)
+for u in zfs-load-module.service zfs-import-cache.service zfs-import-scan.service; do
     [ ! -e "$R"/lib/systemd/system/$u ] || chroot "$R" systemctl disable -q $u
 done
 
