@@ -144,7 +144,10 @@ def sha_of(g: Guest, dev: str) -> str:
 
 
 def nfs_mount(g: Guest) -> None:
-    g.run(f"mkdir -p /mnt/nfs && mount -t nfs4 -o vers=4.2 127.0.0.1:{S.fs_path} /mnt/nfs")
+    g.run(
+        f"mkdir -p /mnt/nfs && mount -t nfs4 -o vers=4.2 127.0.0.1:{S.fs_path} /mnt/nfs",
+        timeout=240,  # mount.nfs retries for 2 min when no server answers
+    )
 
 
 def test_install_from_the_repository_disk(

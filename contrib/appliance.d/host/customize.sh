@@ -70,6 +70,13 @@ for u in zfs-load-module.service zfs-import-cache.service zfs-import-scan.servic
     [ ! -e "$R"/lib/systemd/system/$u ] || chroot "$R" systemctl disable -q $u
 done
 
+# TCG on a machine shared with other VMs can be 10x slower than hardware: a module load
+# inside a mount (proc-fs-nfsd.mount loads nfsd) took over systemd's default 90 s at load 16
+# and failed nfs-server at boot. Start-up is allowed 10 min here; a unit that sets its own
+# TimeoutStartSec keeps it.
+mkdir -p "$R"/etc/systemd/system.conf.d
+printf '[Manager]\nDefaultTimeoutStartSec=600s\n' > "$R"/etc/systemd/system.conf.d/storagehost-tcg.conf
+
 # ZFS without an /etc/hostid: hostid 0, as in the appliance
 rm -f "$R"/etc/hostid
 cat > "$R"/root/.bashrc <<'RC'
