@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tests.storagehost.host import ROOT, Guest, appliance
+from tests.storagehost.host import ROOT, Guest, Phases, appliance
 
 BUILD_DEB = ROOT / "contrib" / "packaging" / "build-deb"
 SET_VERSION = ROOT / "contrib" / "packaging" / "set-version"
@@ -93,17 +93,22 @@ def repo(workdir: Path, versions: tuple[str, str]) -> Path:
     wheels/ and src.tar (for contrib/quickstart, which pip-installs the checkout)."""
     v1, v2 = versions
     sets = workdir / "sets"
-    build_debs(ROOT, sets / "v1")
-    tree = workdir / "tree-v2"
-    shutil.copytree(ROOT, tree, ignore=SKIP_TREE, symlinks=True)
-    subprocess.run(
-        [sys.executable, str(tree / "contrib" / "packaging" / "set-version"), v2],
-        check=True,
-        cwd=tree,
-    )
-    build_debs(tree, sets / "v2")
+    with Phases.timed(f"build-deb all ({v1})"):
+        build_debs(ROOT, sets / "v1")
+    with Phases.timed(f"build-deb all ({v2}, for the upgrade)"):
+        tree = workdir / "tree-v2"
+        shutil.copytree(ROOT, tree, ignore=SKIP_TREE, symlinks=True)
+        subprocess.run(
+            [sys.executable, str(tree / "contrib" / "packaging" / "set-version"), v2],
+            check=True,
+            cwd=tree,
+        )
+        build_debs(tree, sets / "v2")
     out = workdir / "repo"
-    appliance("repo", str(out), str(sets / "v1"), str(sets / "v2"))
+    # the image with the .debs' Debian dependencies preinstalled: built once per dependency
+    # list (minutes, cold), then cached like the appliance image
+    with Phases.timed("storage-host image (cached or built) and the apt repository"):
+        appliance("repo", str(out), str(sets / "v1"), str(sets / "v2"))
     # quickstart installs the checkout with pip: the guest has no index, so a wheelhouse
     # (built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds)
     src = workdir / "src"
@@ -112,10 +117,12 @@ def repo(workdir: Path, versions: tuple[str, str]) -> Path:
         tf.add(src, arcname=".")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     dists = [str(src)] + [str(p.parent) for p in sorted(src.glob("plugins/*/pyproject.toml"))]
-    subprocess.run(pip + ["wheel", "-q", "-w", str(out / "wheels")] + dists, check=True)
-    subprocess.run(
-        pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=64", "wheel"], check=True
-    )
+    with Phases.timed("wheelhouse for quickstart"):
+        subprocess.run(pip + ["wheel", "-q", "-w", str(out / "wheels")] + dists, check=True)
+        subprocess.run(
+            pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=64", "wheel"],
+            check=True,
+        )
     return out
 
 
@@ -137,3 +144,32 @@ def boot(guest_factory: list[Guest], repo: Path, name: str) -> Guest:
     g = Guest.boot(f"storagehost-{name}-{os.getpid()}", repo)
     guest_factory.append(g)
     return g
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    """Remember a failed step of a module whose tests build on each other (STEPWISE = True):
+    the later steps then fail at once, naming it, instead of failing confusingly on a host
+    left half-way (e.g. dpkg interrupted)."""
+    rep = yield
+    mod = item.module
+    if getattr(mod, "STEPWISE", False) and rep.failed and not getattr(mod, "FAILED_STEP", None):
+        mod.FAILED_STEP = item.name
+    return rep
+
+
+@pytest.fixture(autouse=True)
+def _step(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test is a timed phase; in a STEPWISE module it fails at once after a failed step."""
+    failed = getattr(request.module, "FAILED_STEP", None)
+    if getattr(request.module, "STEPWISE", False) and failed:
+        pytest.fail(f"not run: the earlier step {failed} failed (this one builds on it)")
+    with Phases.timed(request.node.name):
+        yield
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's own type
+    if Phases.done:
+        terminalreporter.section("storagehost phases (wall clock)")
+        for name, dt in Phases.done:  # a test's line includes the phases inside it
+            terminalreporter.write_line(f"{dt / 60:6.1f} min  {name}")

@@ -7,16 +7,49 @@ the apt repository disk that is its only package source. See contrib/appliance.m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.realkernel.appliance import APPLIANCE, Instance
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_BASE = Path(os.environ.get("TARGETD_STORAGEHOST_DIR", "/var/lib/targetd-appliance"))
+
+
+DIAGNOSE = """
+echo "== systemctl --failed"; systemctl --failed --no-legend --no-pager
+echo "== dpkg --audit"; dpkg --audit
+echo "== apt/dpkg processes"; ps -eo pid,etimes,args | grep -E '[a]pt|[d]pkg' || true
+echo "== journalctl -n 60"; journalctl -n 60 --no-pager -o short-monotonic
+"""
+
+
+def _text(b: bytes | str | None) -> str:
+    if b is None:
+        return ""
+    return b if isinstance(b, str) else b.decode(errors="replace")
+
+
+class Phases:
+    """Wall-clock minutes of the tier's phases (build, boot, install, ...), printed at the end
+    of the run (see conftest.py) so that a CI log shows where the time went."""
+
+    done: list[tuple[str, float]] = []
+
+    @classmethod
+    @contextlib.contextmanager
+    def timed(cls, name: str) -> Iterator[None]:
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            cls.done.append((name, time.monotonic() - t))
+            print(f"[storagehost] {name}: {time.monotonic() - t:.0f} s", file=sys.stderr)
 
 
 def appliance(*args: str, timeout: float = 3600) -> None:
@@ -36,15 +69,29 @@ class Guest:
         sd = STATE_BASE / name
         if sd.exists():  # left over from an interrupted run
             appliance("--dir", str(sd), "down", "--purge")
-        appliance("--dir", str(sd), "up", "--kind", "host", "--port", "0", "--repo", str(repo))
+        with Phases.timed(f"boot {name.split('-')[1]} guest (copy root disk, repo disk, systemd)"):
+            appliance(
+                "--dir",
+                str(sd),
+                "up",
+                "--kind",
+                "host",
+                "--port",
+                "0",
+                "--repo",
+                str(repo),
+                timeout=900,
+            )
         return cls(sd)
 
     def down(self) -> None:
-        appliance("--dir", str(self.dir), "down", "--purge")
+        with Phases.timed("power off and remove a guest"):
+            appliance("--dir", str(self.dir), "down", "--purge", timeout=300)
 
     def reboot(self) -> None:
         """systemctl poweroff in the guest, then a new boot of the same disks."""
-        appliance("--dir", str(self.dir), "reboot")
+        with Phases.timed("reboot (systemd poweroff, boot)"):
+            appliance("--dir", str(self.dir), "reboot", timeout=900)
 
     def env(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -60,8 +107,16 @@ class Guest:
         timeout: float = 900,
         input: bytes | None = None,
     ) -> subprocess.CompletedProcess:
-        """cmd as root in the guest (a string runs under bash -c); output decoded."""
-        cp = self.inst.exec(cmd, input=input, timeout=timeout)
+        """cmd as root in the guest (a string runs under bash -c); output decoded. A timeout
+        fails with what the guest says about itself (diagnostics())."""
+        try:
+            cp = self.inst.exec(cmd, input=input, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(
+                f"guest command still running after {timeout:.0f} s (killed): {cmd}\n"
+                f"--- its output so far ---\n{_text(e.stdout)[-3000:]}{_text(e.stderr)[-3000:]}\n"
+                + self.diagnostics()
+            ) from None
         cp = subprocess.CompletedProcess(
             cp.args,
             cp.returncode,
@@ -75,6 +130,15 @@ class Guest:
             )
         return cp
 
+    def diagnostics(self) -> str:
+        """What the guest prints about its state: failed units, dpkg's audit and any running
+        apt/dpkg, the journal's last lines (for a failure message)."""
+        try:
+            cp = self.inst.exec(DIAGNOSE, timeout=60)
+        except Exception as e:  # noqa: BLE001 - the guest may be gone; say so
+            return f"(no diagnostics from the guest: {e})"
+        return "--- guest diagnostics ---\n" + _text(cp.stdout)[-12000:] + _text(cp.stderr)[-2000:]
+
     def out(self, cmd: str | list[str], timeout: float = 900) -> str:
         return self.run(cmd, timeout=timeout).stdout.strip()
 
@@ -87,6 +151,7 @@ class Guest:
                 return cp.stdout.strip()
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"{what}: still failing after {timeout:.0f} s: {cmd}\n{cp.stdout}{cp.stderr}"
+                    f"{what}: still failing after {timeout:.0f} s: {cmd}\n{cp.stdout}{cp.stderr}\n"
+                    + self.diagnostics()
                 )
             time.sleep(2)

@@ -59,6 +59,24 @@ chroot "$R" systemctl enable -q appliance-agent.service
 sed -i 's/^update_initramfs=.*/update_initramfs=no/' "$R"/etc/initramfs-tools/update-initramfs.conf
 grep -q '^update_initramfs=no$' "$R"/etc/initramfs-tools/update-initramfs.conf
 
+# dpkg under TCG: no fsync per unpacked file (a disposable test guest; a crash mid-install
+# is not what these tests are about), no man-db index rebuild on every package with man pages
+echo force-unsafe-io > "$R"/etc/dpkg/dpkg.cfg.d/storagehost-unsafe-io
+rm -f "$R"/var/lib/man-db/auto-update
+# boot time under TCG: ZFS's module and import units pull in systemd-udev-settle (40 s and
+# more) to import pools that a fresh storage host does not have (zpool/zfs load the module
+# when first used; an administrator who makes a pool enables them again)
+for u in zfs-load-module.service zfs-import-cache.service zfs-import-scan.service; do
+    [ ! -e "$R"/lib/systemd/system/$u ] || chroot "$R" systemctl disable -q $u
+done
+
+# TCG on a machine shared with other VMs can be 10x slower than hardware: a module load
+# inside a mount (proc-fs-nfsd.mount loads nfsd) took over systemd's default 90 s at load 16
+# and failed nfs-server at boot. Start-up is allowed 10 min here; a unit that sets its own
+# TimeoutStartSec keeps it.
+mkdir -p "$R"/etc/systemd/system.conf.d
+printf '[Manager]\nDefaultTimeoutStartSec=600s\n' > "$R"/etc/systemd/system.conf.d/storagehost-tcg.conf
+
 # ZFS without an /etc/hostid: hostid 0, as in the appliance
 rm -f "$R"/etc/hostid
 cat > "$R"/root/.bashrc <<'RC'
