@@ -76,7 +76,7 @@ class Code(IntEnum):
     VOLUME_GROUP_NOT_FOUND = -152, "volume group not found (the pool is missing on the host)"
     NOT_SUPPORTED = -153, "not supported"
     VOLUME_MASKED = -303, "volume is exported (masked) and cannot be removed"
-    NO_FREE_LUN = -1000, "no free LUN (namespace) id for the initiator or host"
+    NO_FREE_LUN = -1000, "no free host LUN id"
 
 
 def core_error_codes() -> list[ErrorCode]:
