@@ -36,7 +36,16 @@ from .methods import RpcMethod, rpc_method
 from .names import check_name, check_size
 from .params import BoolLike, Lun, Name, PoolName, Size
 from .paths import check_component, safe_join
-from .pools import BlockPool, ExportHandler, FileSystem, FsPool, PoolInfo, Snapshot, Volume
+from .pools import (
+    BlockPool,
+    ExportHandler,
+    FileSystem,
+    FsPool,
+    PoolInfo,
+    Snapshot,
+    Volume,
+    device_size,
+)
 from .registry import Declare, Register
 from .tools import run, tool_error
 
@@ -72,6 +81,7 @@ __all__ = [
     "check_component",
     "check_name",
     "check_size",
+    "device_size",
     "impl",
     "rpc_method",
     "run",

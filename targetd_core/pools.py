@@ -10,6 +10,7 @@ methods, exclusive for the others); see :class:`targetd_core.locking.StorageLock
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NotRequired, TypedDict, cast
@@ -225,3 +226,19 @@ class ExportHandler(ABC):
     def export_count(self) -> int | None:
         """How many exports this handler has (for metrics); None if unknown."""
         return None
+
+
+def device_size(device: str | None) -> int:
+    """The size in bytes of a block device (or file), 0 if there is none or it cannot be
+    opened: what an export handler's listing shows as ``vol_size`` for a device that went
+    away, rather than failing the whole listing."""
+    if not device:
+        return 0
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)

@@ -3,7 +3,6 @@ maps them any more."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 from targetd_core.plugin import BlockPool, Volume
@@ -11,19 +10,6 @@ from targetd_core.plugin import BlockPool, Volume
 from .base import LioBase, log
 from .cfs import TpgView
 from .planning import Undo
-
-
-def _device_size(device: str | None) -> int:
-    if not device:
-        return 0
-    try:
-        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return 0
-    try:
-        return os.lseek(fd, 0, os.SEEK_END)
-    finally:
-        os.close(fd)
 
 
 class BackstoresMixin(LioBase):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backstores import _device_size
+from targetd_core.plugin import device_size
+
 from .base import LioBase
 
 
@@ -39,7 +40,7 @@ class ListingMixin(LioBase):
                         info[t] = None
                     else:
                         lun = view.luns[t]
-                        size = _device_size(self.cfs.backstore_device(lun.hba, lun.name))
+                        size = device_size(self.cfs.backstore_device(lun.hba, lun.name))
                         serial = self.cfs.backstore_serial(lun.hba, lun.name) or ""
                         info[t] = (pv[0], pv[1], size, serial)
                 i = info[t]

@@ -21,7 +21,15 @@ from typing import Any
 
 import structlog
 
-from targetd_core.plugin import BlockPool, Code, Core, ExportHandler, TargetdError, Volume
+from targetd_core.plugin import (
+    BlockPool,
+    Code,
+    Core,
+    ExportHandler,
+    TargetdError,
+    Volume,
+    device_size,
+)
 
 from . import naming
 from .cfs import Nvmet, Subsystem
@@ -33,17 +41,6 @@ log = structlog.get_logger("targetd.nvmet")
 E = Code
 DEFAULT_HASH = "hmac(sha256)"
 DEFAULT_DHGROUP = "null"
-
-
-def _device_size(device: str) -> int:
-    try:
-        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return 0
-    try:
-        return os.lseek(fd, 0, os.SEEK_END)
-    finally:
-        os.close(fd)
 
 
 def _serial(subsys: str) -> str:
@@ -234,7 +231,7 @@ class NvmetExports(ExportHandler):
                             "pool": rec.get("pool"),
                             "vol_name": rec.get("volume"),
                             "vol_uuid": rec.get("uuid"),
-                            "vol_size": _device_size(ns.device),
+                            "vol_size": device_size(ns.device),
                             "ns_uuid": ns.uuid,
                             "enabled": ns.enabled,
                         }
