@@ -48,6 +48,7 @@ from .pools import (
 )
 from .registry import Declare, Register
 from .tools import run, tool_error
+from .undo import Undo
 
 #: Marks a function of a plugin module as the implementation of a hook of
 #: :mod:`targetd_core.hookspecs`; ``@impl(wrapper=True)``, ``tryfirst``, ``trylast``
@@ -77,6 +78,7 @@ __all__ = [
     "Snapshot",
     "StorageLock",
     "TargetdError",
+    "Undo",
     "Volume",
     "check_component",
     "check_name",

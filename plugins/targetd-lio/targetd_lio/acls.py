@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from targetd_core.plugin import TargetdError
+from targetd_core.plugin import TargetdError, Undo
 
 from . import naming
 from .base import E, LioBase
 from .cfs import Acl, TpgView
-from .planning import Undo
 from .state import check_auth_record
 
 

@@ -3,13 +3,12 @@ start-up, and moved to targetd's naming at their first change."""
 
 from __future__ import annotations
 
-from targetd_core.plugin import BlockPool
+from targetd_core.plugin import BlockPool, Undo
 
 from . import naming
 from .backstores import BackstoresMixin
 from .base import _shown, log
 from .cfs import TpgLun, TpgView
-from .planning import Undo
 from .state import check_acl_record, check_auth_record
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from targetd_core.plugin import BlockPool, Volume
+from targetd_core.plugin import BlockPool, Undo, Volume
 
 from .base import LioBase, log
 from .cfs import TpgView
-from .planning import Undo
 
 
 class BackstoresMixin(LioBase):

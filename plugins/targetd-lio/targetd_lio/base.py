@@ -17,12 +17,12 @@ from typing import Any
 
 import structlog
 
-from targetd_core.plugin import BlockPool, Core, TargetdError, Volume
+from targetd_core.plugin import BlockPool, Core, TargetdError, Undo, Volume
 
 from . import naming
 from .cfs import Configfs, TpgLun, TpgView
 from .errors import E
-from .planning import MAX_TPG_LUN, Undo, lowest_free
+from .planning import MAX_TPG_LUN, lowest_free
 from .state import StateFile
 
 log = structlog.get_logger("targetd.lio")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from targetd_core.plugin import TargetdError
+from targetd_core.plugin import TargetdError, Undo
 
 from . import naming
 from .acls import AclsMixin
 from .adoption import AdoptionMixin
 from .backstores import BackstoresMixin
 from .base import E
-from .planning import Undo
 
 
 class ExportsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):

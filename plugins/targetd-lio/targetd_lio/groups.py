@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from targetd_core.plugin import TargetdError
+from targetd_core.plugin import TargetdError, Undo
 
 from . import naming
 from .acls import AclsMixin
@@ -10,7 +10,7 @@ from .adoption import AdoptionMixin
 from .backstores import BackstoresMixin
 from .base import E, _check_init_type
 from .cfs import TpgView
-from .planning import Undo, group_free_lun
+from .planning import group_free_lun
 
 
 class GroupsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):

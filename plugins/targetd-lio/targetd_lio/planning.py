@@ -1,8 +1,8 @@
-"""Pure decisions: LUN numbers, and undoing half-made changes."""
+"""Pure decisions: LUN numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 #: Host LUN ids a client may ask for (the contract's 0..255).
 MAX_HOST_LUN = 255
@@ -25,21 +25,3 @@ def group_free_lun(members_luns: Iterable[Iterable[int]]) -> int | None:
     for luns in members_luns:
         used.update(luns)
     return lowest_free(used, MAX_HOST_LUN)
-
-
-class Undo:
-    """Actions that undo what an operation did so far, run newest first on failure."""
-
-    def __init__(self) -> None:
-        self._actions: list[Callable[[], None]] = []
-
-    def add(self, action: Callable[[], None]) -> None:
-        self._actions.append(action)
-
-    def rollback(self) -> None:
-        while self._actions:
-            action = self._actions.pop()
-            try:
-                action()
-            except Exception:  # noqa: BLE001 - best effort, the original error wins
-                pass

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from targetd_core.plugin import TargetdError
+from targetd_core.plugin import TargetdError, Undo
 
 from . import naming
 from .acls import AclsMixin
 from .base import _shown, log
-from .planning import Undo
 from .state import check_acl_record
 
 

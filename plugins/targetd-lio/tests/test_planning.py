@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 from targetd_lio import naming
-from targetd_lio.planning import Undo, group_free_lun, lowest_free
+from targetd_lio.planning import group_free_lun, lowest_free
 
-from targetd_core.plugin import TargetdError
+from targetd_core.plugin import TargetdError, Undo
 
 
 def test_lowest_free() -> None:

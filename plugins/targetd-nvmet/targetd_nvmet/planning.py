@@ -1,9 +1,9 @@
-"""Pure decisions: namespace ids, ports, and undoing half-made changes."""
+"""Pure decisions: namespace ids, ports."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 #: targetd's nvmet port ids: PORT_BASE + the index of the address in ``nvme_addresses``
 #: (a port id is a 16-bit number; this range stays clear of the small ids people and
@@ -28,21 +28,3 @@ def address_family(address: str) -> str:
 def port_ids(addresses: list[str]) -> dict[int, str]:
     """Port id -> address for the configured addresses."""
     return {PORT_BASE + i: a for i, a in enumerate(addresses)}
-
-
-class Undo:
-    """Actions that undo what an operation did so far, run newest first on failure."""
-
-    def __init__(self) -> None:
-        self._actions: list[Callable[[], None]] = []
-
-    def add(self, action: Callable[[], None]) -> None:
-        self._actions.append(action)
-
-    def rollback(self) -> None:
-        while self._actions:
-            action = self._actions.pop()
-            try:
-                action()
-            except Exception:  # noqa: BLE001 - best effort, the original error wins
-                pass

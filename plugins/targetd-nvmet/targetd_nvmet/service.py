@@ -27,13 +27,14 @@ from targetd_core.plugin import (
     Core,
     ExportHandler,
     TargetdError,
+    Undo,
     Volume,
     device_size,
 )
 
 from . import naming
 from .cfs import Nvmet, Subsystem
-from .planning import Undo, address_family, lowest_free, port_ids
+from .planning import address_family, lowest_free, port_ids
 from .state import StateFile, check_host_record
 
 log = structlog.get_logger("targetd.nvmet")
