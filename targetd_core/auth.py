@@ -12,6 +12,11 @@ never share a slot. The file exists only while its delay runs (it is removed bef
 the lock is released), so the directory holds at most one file per request being
 delayed: its size is bounded by the number of worker threads, not by the number of
 addresses ever seen.
+
+Checking for a slot file on every request would cost a failing ``open`` per call, so a
+file beside the directory (its name plus :data:`DELAY_COUNT_SUFFIX`) counts the delays
+running, mapped into every worker's memory: while it is zero (almost always) a request
+is known not to be delayed without a system call.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import fcntl
 import functools
 import hmac
 import ipaddress
+import mmap
 import os
 import time
 from collections.abc import Iterator
@@ -32,6 +38,8 @@ from pathlib import Path
 FAILURE_DELAY = 1.0
 #: IPv6 clients are keyed by this prefix: a host can pick any address of its /64.
 IPV6_PREFIX = 64
+#: the count of delays running is in the file named as the tarpit directory plus this
+DELAY_COUNT_SUFFIX = ".delays"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -49,6 +57,40 @@ def tarpit_key(address: str) -> str:
         return f"v4-{ip}"
     prefix = ip.packed[: IPV6_PREFIX // 8]
     return f"v6-{prefix.hex()}"
+
+
+class _DelayCount:
+    """How many failed logins are being delayed now, in every process that maps the file
+    (gunicorn's workers, forked after the master opened it): an 8-byte counter in a
+    shared memory map. Reading it is a memory read; changing it (only around a delay)
+    takes an ``flock`` on the file, so two processes never lose each other's change.
+    A worker killed during a delay leaves the count too high, which only sends later
+    calls to the slot files to check: never too low, which would skip a delay."""
+
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+            self._map = mmap.mmap(fd, 8)  # MAP_SHARED: one count for every process
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._count = memoryview(self._map).cast("q")
+
+    def __int__(self) -> int:
+        return int(self._count[0])
+
+    def add(self, change: int) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            self._count[0] = max(0, self._count[0] + change)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def reset(self) -> None:
+        self.add(-int(self))
 
 
 class Verdict(Enum):
@@ -88,6 +130,7 @@ class Authenticator:
         # header on every call, and decoding and comparing it costs more than the call
         self._verified: tuple[bytes, str] | None = None
         tarpit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._delays = _DelayCount(self._tarpit_dir.rstrip("/") + DELAY_COUNT_SUFFIX)
 
     def check(self, header: str | None) -> tuple[Verdict, str]:
         """Judge an Authorization header: (verdict, the user it names)."""
@@ -115,6 +158,8 @@ class Authenticator:
 
     def being_delayed(self, address: str) -> bool:
         """True while a failed attempt from ``address`` is being delayed."""
+        if not int(self._delays):  # no delay runs anywhere: no slot file to look for
+            return False
         try:
             path = os.path.join(self._tarpit_dir, tarpit_key(address))
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -152,20 +197,28 @@ class Authenticator:
         """Delay a failed attempt. Yields False if another one from the address is
         already being delayed (answer 503 at once), else True after the delay."""
         path = self._path(address)
-        fd = self._claim(path)
-        if fd is None:
-            yield False
-            return
+        # counted before the slot exists and after it is gone: whoever could see the
+        # slot sees a count above zero
+        self._delays.add(1)
         try:
-            time.sleep(self.delay)
-            yield True
+            fd = self._claim(path)
+            if fd is None:
+                yield False
+                return
+            try:
+                time.sleep(self.delay)
+                yield True
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)  # while still locked: nobody can take a stale slot
+                os.close(fd)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)  # while still locked: nobody can take a stale slot
-            os.close(fd)
+            self._delays.add(-1)
 
     def clear(self) -> None:
-        """Remove slot files left by a daemon that was killed during a delay."""
+        """Remove slot files left by a daemon that was killed during a delay, and zero
+        its count of delays (at start-up, before the workers run)."""
+        self._delays.reset()
         for entry in os.scandir(self.tarpit_dir):
             if entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(FileNotFoundError):

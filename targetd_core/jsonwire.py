@@ -81,22 +81,29 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
+_DECODER = json.JSONDecoder(
+    parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+)  # made once: json.loads with these hooks builds a decoder per call
+
+
 def parse(body: bytes | str) -> Any:
     """The request body as Python values; :class:`JsonRefused` if it is not acceptable."""
     try:
-        value = json.loads(
-            body,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-        )
+        if not isinstance(body, str):  # as json.loads does: UTF-8, -16 or -32
+            body = body.decode(json.detect_encoding(body), "surrogatepass")
+        value = _DECODER.decode(body)
     except RecursionError:
         raise JsonRefused(f"nested deeper than {MAX_DEPTH} levels") from None
     except JsonRefused:
         raise
     except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
         raise JsonRefused("the body is not JSON") from None
-    if isinstance(value, (dict, list)) and _too_deep(value, MAX_DEPTH):
+    # a body with fewer brackets than the limit cannot nest deeper: no walk needed
+    if (
+        isinstance(value, (dict, list))
+        and body.count("[") + body.count("{") > MAX_DEPTH
+        and _too_deep(value, MAX_DEPTH)
+    ):
         raise JsonRefused(f"nested deeper than {MAX_DEPTH} levels")
     return value
 

@@ -78,3 +78,34 @@ def test_ordinary_json_is_parsed_like_the_standard_library(value: object) -> Non
     except RecursionError:  # pragma: no cover
         return
     assert parse(text) == expected
+
+
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\aé€\U0001f600'),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+        max_leaves=20,
+    ),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32", "utf-16-le"]),
+)
+def test_bytes_in_every_encoding_json_allows_parse_like_the_standard_library(
+    value: object, encoding: str
+) -> None:
+    """One decoder made once, and the nesting walk skipped for bodies with few brackets,
+    answer as ``json.loads`` does (brackets inside strings count, so may force a walk,
+    never skip one that is needed)."""
+    body = json.dumps(value, ensure_ascii=False).encode(encoding)
+    assert parse(body) == json.loads(body)
+
+
+@settings(max_examples=60)
+@given(
+    depth=st.integers(min_value=MAX_DEPTH - 2, max_value=MAX_DEPTH + 3), padding=st.integers(0, 40)
+)
+def test_depth_limit_with_brackets_inside_strings(depth: int, padding: int) -> None:
+    text = '{"a":' * depth + '"' + "[{" * padding + '"' + "}" * depth
+    if depth <= MAX_DEPTH:
+        assert parse(text) is not None
+    else:
+        with pytest.raises(JsonRefused, match="nested deeper"):
+            parse(text)

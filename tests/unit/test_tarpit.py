@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,3 +71,66 @@ def test_clear_removes_leftover_slots(tmp_path: Path) -> None:
     assert auth.being_delayed("192.0.2.1") is False  # an unlocked leftover delays nobody
     auth.clear()
     assert os.listdir(tmp_path / "t") == []
+
+
+def test_no_slot_file_is_looked_for_while_no_delay_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = Authenticator("admin", "pw", tmp_path / "t", delay=0)
+
+    def no_open(*args: object, **kwargs: object) -> int:
+        raise AssertionError("being_delayed opened a file while no delay ran")
+
+    monkeypatch.setattr(os, "open", no_open)
+    assert auth.being_delayed("192.0.2.1") is False
+
+
+def test_a_delay_in_another_process_is_seen(tmp_path: Path) -> None:
+    """The count is shared memory: a worker forked after the master made the
+    Authenticator sees the master's (or a sibling's) delay, and the count returns to 0."""
+    auth = Authenticator("admin", "pw", tmp_path / "t", delay=0.5)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            with auth.tarpit("192.0.2.7"):
+                pass
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 5
+    while not auth.being_delayed("192.0.2.7") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert auth.being_delayed("192.0.2.7")
+    assert not auth.being_delayed("192.0.2.8")
+    os.waitpid(pid, 0)
+    assert not auth.being_delayed("192.0.2.7") and int(auth._delays) == 0
+
+
+def test_concurrent_delays_in_many_processes_leave_the_count_at_zero(tmp_path: Path) -> None:
+    auth = Authenticator("admin", "pw", tmp_path / "t", delay=0)
+    pids = []
+    for n in range(4):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the children
+            try:
+                for i in range(200):
+                    with auth.tarpit(f"192.0.2.{n * 50 + i % 50}"):
+                        pass
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    assert int(auth._delays) == 0
+
+
+def test_a_count_left_too_high_only_costs_a_look_at_the_slots(tmp_path: Path) -> None:
+    """A worker killed during a delay leaves the count above zero: calls then look at the
+    slot files (and are not delayed), and the next start-up's clear() zeroes it."""
+    auth = Authenticator("admin", "pw", tmp_path / "t", delay=0)
+    auth._delays.add(1)  # as a killed worker leaves it
+    assert auth.being_delayed("192.0.2.1") is False
+    with auth.tarpit("192.0.2.1") as delayed:
+        assert delayed
+    assert int(auth._delays) == 1
+    Authenticator("admin", "pw", tmp_path / "t").clear()  # the next start-up
+    assert int(auth._delays) == 0
