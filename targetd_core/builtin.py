@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 
 import pluggy
 
-from .core import Core, undo_all
+from .core import Core
 from .errors import Code, TargetdError
 from .introspect import openrpc_document
 from .methods import RpcMethod, rpc_method
@@ -33,6 +33,7 @@ from .pools import (
     VolumeEntry,
 )
 from .registry import Register
+from .undo import undo_all
 
 impl = pluggy.HookimplMarker("targetd")
 

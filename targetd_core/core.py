@@ -19,6 +19,7 @@ from .errors import Code, ErrorCode, TargetdError, core_error_codes
 from .locking import StorageLock
 from .methods import RpcMethod
 from .pools import BlockPool, ExportHandler, FileSystem, FsPool
+from .undo import undo_all
 
 #: What a plugin gives ``register.on_fs_destroy``: called with the directories of a file
 #: system about to be destroyed; returns what puts things back, or None.
@@ -196,14 +197,3 @@ class Core:
     def _run_serve_steps(self) -> None:
         for _, step in self._serve_steps:
             step()
-
-
-def undo_all(steps: list[Callable[[], None]]) -> None:
-    """Run undo steps newest first; one that fails is logged and the others still run."""
-    import structlog
-
-    for step in reversed(steps):
-        try:
-            step()
-        except Exception as exc:  # keep going; the caller's error is what counts
-            structlog.get_logger("targetd.core").error("cannot undo a step", error=repr(exc))
