@@ -17,6 +17,9 @@ Loads (``--loads``, comma-separated):
 - ``8``: ``--clients`` (default 8) such connections, one thread each, in this process;
 - ``wrk``: ``wrk -t2 -c8`` with keep-alive (needs the ``wrk`` program: Debian's ``wrk``
   package; the load is reported as skipped when it is missing);
+- ``wrk1``: ``wrk -t1 -c1`` with keep-alive: one client, one call after another, as the
+  ``1`` load but with a client written in C, whose own cost per call is a fraction of
+  ``http.client``'s (so the rate shows more of the daemon's own latency);
 - ``wrk-close``: ``wrk -t2 -c8`` with ``Connection: close``, a new connection (and TLS
   handshake) for every request, as clients of a daemon without keep-alive get;
 - ``slow``: ``--slow`` connections that send one header byte per second and as many that
@@ -287,7 +290,9 @@ end
 """
 
 
-def wrk_load(target: Target, duration: float, close: bool, name: str) -> Result:
+def wrk_load(
+    target: Target, duration: float, close: bool, name: str, threads: int = 2, conns: int = 8
+) -> Result:
     transport = "https" if target.tls else "http"
     if shutil.which("wrk") is None:
         return Result(name, transport, 0, 0, [], "skipped: wrk is not installed")
@@ -296,7 +301,15 @@ def wrk_load(target: Target, duration: float, close: bool, name: str) -> Result:
         f.write(_WRK_SCRIPT % (BODY.decode(), target.auth, extra))
     try:
         out = subprocess.run(
-            ["wrk", "-t2", "-c8", f"-d{max(1, round(duration))}s", "-s", f.name, target.url],
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{conns}",
+                f"-d{max(1, round(duration))}s",
+                "-s",
+                f.name,
+                target.url,
+            ],
             capture_output=True,
             text=True,
             timeout=duration + 60,
@@ -396,6 +409,8 @@ def run_loads(
             r = python_load(target, args.clients, args.duration, f"{args.clients} clients")
         elif load == "wrk":
             r = wrk_load(target, args.duration, False, "wrk -t2 -c8")
+        elif load == "wrk1":
+            r = wrk_load(target, args.duration, False, "wrk -t1 -c1", threads=1, conns=1)
         elif load == "wrk-close":
             r = wrk_load(target, args.duration, True, "wrk -t2 -c8, Connection: close")
         elif load == "slow":
