@@ -68,26 +68,31 @@ class _DelayCount:
     calls to the slot files to check: never too low, which would skip a delay."""
 
     def __init__(self, path: str) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        self._path = path
+        fd = self._open()
         try:
             if os.fstat(fd).st_size < 8:
                 os.ftruncate(fd, 8)
             self._map = mmap.mmap(fd, 8)  # MAP_SHARED: one count for every process
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
+        finally:
+            os.close(fd)  # the map stays valid
         self._count = memoryview(self._map).cast("q")
+
+    def _open(self) -> int:
+        return os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
     def __int__(self) -> int:
         return int(self._count[0])
 
     def add(self, change: int) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        # A file opened for each change: an flock belongs to the open file, which forked
+        # workers would share (and so not exclude each other) if it were opened once.
+        fd = self._open()
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             self._count[0] = max(0, self._count[0] + change)
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(fd)  # releases the lock
 
     def reset(self) -> None:
         self.add(-int(self))
