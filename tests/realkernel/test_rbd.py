@@ -39,7 +39,8 @@ def restart_targetd(rpc, rpc_client, guest_exec, timeout: float = 300) -> None:
 
 @pytest.fixture(scope="module")
 def ceph(rpc, rpc_client, guest_exec):
-    """The cluster up and targetd serving the RBD pool; the configuration put back after."""
+    """The cluster up and targetd serving the RBD pool; the configuration put back and the
+    cluster stopped after."""
     t0 = time.monotonic()
     out = guest_exec(["appliance-ceph-up"], timeout=1200).stdout.decode()
     print(f"appliance-ceph-up: {time.monotonic() - t0:.1f} s\n{out}")
@@ -52,6 +53,8 @@ def ceph(rpc, rpc_client, guest_exec):
     guest_exec(f"cat > {CONFIG}.new && chmod 600 {CONFIG}.new && mv {CONFIG}.new {CONFIG}",
                input=original)  # fmt: skip
     restart_targetd(rpc, rpc_client, guest_exec)
+    # the rest of the tier runs without Ceph's daemons (memory, CPU under TCG)
+    guest_exec(["appliance-ceph-up", "--stop"], timeout=300)
 
 
 def rbd(guest_exec, *args: str, timeout: float = 120) -> str:
