@@ -9,7 +9,7 @@ import structlog
 from targetd_core.plugin import BlockPool, Code, ConfigError, PoolInfo, TargetdError, Volume
 
 from . import devices
-from .cluster import Cluster
+from .cluster import Cluster, bindings
 from .config import POOLS_KEY, PoolSpec
 
 log = structlog.get_logger("targetd.rbd")
@@ -51,8 +51,6 @@ class RbdPool(BlockPool):
 
     @staticmethod
     def _rbd() -> Any:
-        from .cluster import bindings
-
         return bindings()[1].RBD()
 
     def info(self) -> PoolInfo:
@@ -77,8 +75,6 @@ class RbdPool(BlockPool):
 
     @staticmethod
     def _rbd_module() -> Any:
-        from .cluster import bindings
-
         return bindings()[1]
 
     def list_volumes(self) -> list[Volume]:
