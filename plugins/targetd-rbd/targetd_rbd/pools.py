@@ -54,19 +54,26 @@ class RbdPool(BlockPool):
         return bindings()[1].RBD()
 
     def info(self) -> PoolInfo:
+        conn = self.cluster.connection()
+        pool_id = self.cluster.call(self._where(), lambda: conn.pool_lookup(self.spec.pool))
+        if pool_id is None:
+            raise TargetdError(
+                Code.VOLUME_GROUP_NOT_FOUND, f"the Ceph pool {self.spec.pool!r} does not exist"
+            )
+        uuid = f"{self.cluster.fsid()}:{pool_id}"
+        if self.spec.namespace:
+            uuid += f":{self.spec.namespace}"
         df = self.cluster.mon_json({"prefix": "df"})
         for p in df.get("pools", []):
-            if p.get("name") == self.spec.pool:
+            if p.get("id") == pool_id:
                 stats = p.get("stats", {})
                 free = int(stats.get("max_avail", 0))
                 used = int(stats.get("stored", stats.get("bytes_used", 0)))
-                uuid = f"{self.cluster.fsid()}:{p.get('id')}"
-                if self.spec.namespace:
-                    uuid += f":{self.spec.namespace}"
                 return PoolInfo(self.name, used + free, free, "block", uuid)
-        raise TargetdError(
-            Code.VOLUME_GROUP_NOT_FOUND, f"the Ceph pool {self.spec.pool!r} does not exist"
-        )
+        # the manager has not reported the pool's usage yet (a new pool, a manager that
+        # just started): the pool is there, its sizes are not known
+        log.info("no usage reported for the Ceph pool yet", pool=self.spec.pool)
+        return PoolInfo(self.name, 0, 0, "block", uuid)
 
     def _volume(self, io: Any, name: str) -> Volume:
         rbd = self._rbd_module()

@@ -50,6 +50,7 @@ class FakeCluster:
     connects: int = 0
     down: bool = False
     fail_deep_copy: bool = False
+    unreported: set[str] = field(default_factory=set)  # pools the manager has no usage of
     ids: Any = field(default_factory=lambda: itertools.count(0x1000))
     last_conf: dict[str, str] = field(default_factory=dict)
 
@@ -87,12 +88,16 @@ class FakeRados:
             raise self.c.rados_mod.ObjectNotFound(f"pool {pool}")
         return FakeIoctx(pool)
 
+    def pool_lookup(self, pool: str) -> int | None:
+        return list(self.c.pools).index(pool) + 1 if pool in self.c.pools else None
+
     def mon_command(self, cmd: str, inbuf: bytes, timeout: int = 0) -> tuple[int, bytes, str]:
         c = json.loads(cmd)
         assert c == {"prefix": "df", "format": "json"}
         pools = [
             {"name": n, "id": i + 1, "stats": {"stored": 1000, "max_avail": 9000}}
             for i, n in enumerate(self.c.pools)
+            if n not in self.c.unreported
         ]
         return 0, json.dumps({"pools": pools}).encode(), ""
 

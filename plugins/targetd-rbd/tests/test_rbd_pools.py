@@ -86,6 +86,17 @@ def test_info_from_the_cluster(fake: FakeCluster, tmp_path: Path) -> None:
     assert info.uuid == f"{fake.fsid}:1"
 
 
+def test_pool_without_usage_yet_is_listed_with_zero_sizes(
+    fake: FakeCluster, tmp_path: Path
+) -> None:
+    """A new pool the manager has not reported yet: listed (pool_list must not fail)."""
+    fake.unreported.add("rbd")
+    info = pool(tmp_path).info()
+    assert (info.size, info.free_size, info.uuid) == (0, 0, f"{fake.fsid}:1")
+    fake.pools.pop("rbd")
+    assert code(pool(tmp_path).info) == -152
+
+
 def test_missing_pool_is_a_config_error(fake: FakeCluster, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         pool(tmp_path, "nosuch").check()
