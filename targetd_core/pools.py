@@ -156,6 +156,25 @@ class BlockPool(ABC):
     def device_path(self, name: str) -> str:
         """The block device node of a volume, e.g. ``/dev/vg/lv`` or ``/dev/zvol/p/v``."""
 
+    def attach(self, name: str) -> str:
+        """Make sure the volume has a block device on this host and return its path.
+
+        Export handlers call this (instead of :meth:`device_path`) when they make the
+        first export of a volume, and :meth:`detach` when they removed their last. Pools
+        whose volumes always have a device (LVM, ZFS) keep the default: the device path.
+        A pool of network volumes (Ceph RBD) maps the volume here; calling it again for
+        a volume already attached returns the same device."""
+        return self.device_path(name)
+
+    def detach(self, name: str) -> None:
+        """Let go of the device :meth:`attach` made, if nothing holds it open any more.
+
+        Called after an export handler removed its last use of the volume (and when it
+        rolls back a failed export). Another handler may still export the same volume
+        through the same device: a pool must then leave the device alone (kernel RBD
+        refuses to unmap an open device, which is the check). Errors are logged by the
+        caller, never fail the export removal. The default has nothing to release."""
+
 
 class FsPool(ABC):
     """A pool of file systems (a btrfs mount point, a ZFS dataset, ...)."""

@@ -24,7 +24,9 @@ class BackstoresMixin(LioBase):
         stale = self.cfs.find_backstore(name)
         if stale is not None:  # left over without a LUN: make it afresh
             self.cfs.delete_backstore(stale, name)
-        hba = self.cfs.create_backstore(name, pool.device_path(vol.name), vol.uuid)
+        device = pool.attach(vol.name)  # a pool of network volumes maps it now
+        undo.add(lambda: detach_quietly(pool, vol.name))
+        hba = self.cfs.create_backstore(name, device, vol.uuid)
         undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
         return self._new_lun(view, hba, name, undo)
 
@@ -32,12 +34,15 @@ class BackstoresMixin(LioBase):
         """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
         for number in set(tpg_luns):
             lun = self._tpg_lun(view, number)
-            if lun is None or self._decode(view, number) is None:
+            pv = None if lun is None else self._decode(view, number)
+            if lun is None or pv is None:
                 continue  # not targetd's, nor adopted from the old daemon
             if view.users_of(number):
                 continue
             self.cfs.delete_lun(number)
             self.cfs.delete_backstore(lun.hba, lun.name)
+            if pv[0] in self.core.block_pools:
+                detach_quietly(self.core.block_pools[pv[0]], pv[1])
             del view.luns[number]
             if self._legacy is not None:
                 self._legacy.discard((lun.hba, lun.name))
@@ -64,3 +69,14 @@ class BackstoresMixin(LioBase):
         if self._legacy is not None:
             self._legacy.discard((hba, name))
         log.info("an unused backstore of a destroyed volume was removed", backstore=name)
+        if pool in self.core.block_pools:
+            detach_quietly(self.core.block_pools[pool], volume)
+
+
+def detach_quietly(pool: BlockPool, volume: str) -> None:
+    """``pool.detach(volume)``; a failure is logged: the export is gone either way, and a
+    device still attached is found again by the next export."""
+    try:
+        pool.detach(volume)
+    except Exception as exc:  # noqa: BLE001 - never fail the removal for it
+        log.warning("could not detach a volume", pool=pool.name, volume=volume, error=str(exc))

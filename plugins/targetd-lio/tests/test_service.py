@@ -360,3 +360,38 @@ def test_tpg_lun_numbers_exhausted_is_a_clear_error_and_leaves_nothing(env, monk
     assert code(ei) == -1 and "no free LUN number" in ei.value.message
     assert cfs.all_paths() == before  # no backstore, ACL or LUN left half made
     assert not svc.volume_exported(POOL, "v4")
+
+
+def _record_attach(pool) -> list[tuple[str, str]]:  # noqa: ANN001
+    calls: list[tuple[str, str]] = []
+    device_path = pool.device_path
+
+    def attach(name: str) -> str:
+        calls.append(("attach", name))
+        return device_path(name)
+
+    pool.attach = attach
+    pool.detach = lambda name: calls.append(("detach", name))
+    return calls
+
+
+def test_volume_attached_for_its_backstore_detached_after(env) -> None:
+    svc, cfs, pools, _ = env
+    calls = _record_attach(pools[0])
+    svc.export_create(POOL, "v1", I1, 0)
+    svc.export_create(POOL, "v1", I2, 0)  # the same backstore: no second attach
+    assert calls == [("attach", "v1")]
+    svc.export_destroy(POOL, "v1", I1)
+    assert calls == [("attach", "v1")]  # I2 still uses it
+    svc.export_destroy(POOL, "v1", I2)
+    assert calls == [("attach", "v1"), ("detach", "v1")]
+
+
+@pytest.mark.parametrize("step", ["create_backstore", "create_lun", "create_mapped_lun"])
+def test_failed_export_create_detaches_again(env, step: str) -> None:
+    svc, cfs, pools, _ = env
+    calls = _record_attach(pools[0])
+    cfs.fail_on = step
+    with pytest.raises(TargetdError):
+        svc.export_create(POOL, "v1", I1, 0)
+    assert calls == [("attach", "v1"), ("detach", "v1")]

@@ -244,7 +244,19 @@ class NvmetExports(ExportHandler):
         if nsid is not None:
             naming.check_nsid(nsid)
         p, v = self._volume(pool, vol)
-        device = p.device_path(vol)
+        undo = Undo()
+        device = p.attach(vol)  # a pool of network volumes maps it now
+        undo.add(lambda: detach_quietly(p, vol))
+        try:
+            return self._export_create(p, v, host, nsid, device, undo)
+        except TargetdError:
+            undo.rollback()
+            raise
+
+    def _export_create(
+        self, p: BlockPool, v: Volume, host: str, nsid: int | None, device: str, undo: Undo
+    ) -> dict[str, Any]:
+        pool, vol = p.name, v.name
         self._ports()
         subsys = naming.subsystem_nqn(self.prefix, host)
         # a constant number of system calls whatever the exports: the namespace ids (one
@@ -271,17 +283,12 @@ class NvmetExports(ExportHandler):
             raise TargetdError(
                 E.NAME_CONFLICT, f"namespace {nsid} of host {host} exports another volume"
             )
-        undo = Undo()
-        try:
-            self._ensure_host(host, entry.get("auth"), undo)
-            if not os.path.isdir(self.cfs.path("subsystems", subsys)):
-                self._make_subsystem(host, subsys, undo)
-            nsuuid = str(naming.namespace_uuid(v.uuid))
-            self.cfs.make_namespace(subsys, nsid, device, nsuuid)
-            undo.add(lambda: self.cfs.remove_namespace(subsys, nsid))
-        except TargetdError:
-            undo.rollback()
-            raise
+        self._ensure_host(host, entry.get("auth"), undo)
+        if not os.path.isdir(self.cfs.path("subsystems", subsys)):
+            self._make_subsystem(host, subsys, undo)
+        nsuuid = str(naming.namespace_uuid(v.uuid))
+        self.cfs.make_namespace(subsys, nsid, device, nsuuid)
+        undo.add(lambda: self.cfs.remove_namespace(subsys, nsid))
         entry["namespaces"][str(nsid)] = {"pool": pool, "volume": vol, "uuid": v.uuid,
                                           "device": device}  # fmt: skip
         self._commit(doc, undo)
@@ -323,6 +330,12 @@ class NvmetExports(ExportHandler):
         self._prune(doc, host)
         self._commit(doc, undo)
         log.info("NVMe export removed", pool=pool, volume=vol, host_nqn=host, nsid=nsid)
+        if not any(
+            isinstance(rec, dict) and (rec.get("pool"), rec.get("volume")) == (pool, vol)
+            for e in doc["hosts"].values()
+            for rec in e.get("namespaces", {}).values()
+        ):
+            detach_quietly(self.core.block_pool(pool), vol)
 
     def host_list(self) -> list[dict[str, Any]]:
         """Hosts with an export or keys: their subsystem, export count, authentication."""
@@ -514,3 +527,12 @@ class NvmetExports(ExportHandler):
                         self.cfs.link_port(pid, subsys)
         self.state.save(doc)
         return counts
+
+
+def detach_quietly(pool: BlockPool, volume: str) -> None:
+    """``pool.detach(volume)``; a failure is logged: the export is gone either way, and a
+    device still attached is found again by the next export."""
+    try:
+        pool.detach(volume)
+    except Exception as exc:  # noqa: BLE001 - never fail the removal for it
+        log.warning("could not detach a volume", pool=pool.name, volume=volume, error=str(exc))

@@ -320,3 +320,38 @@ def test_restore_goes_on_after_a_host_that_fails(tmp_path: Path) -> None:
     assert counts["skipped"] == 1 and counts["hosts"] == 1
     assert len(svc2.export_list()) == 1
     assert len(os.listdir(cfs.root / "hosts")) == 1  # the failed host's entry was undone
+
+
+def _record_attach(pool) -> list[tuple[str, str]]:  # noqa: ANN001
+    calls: list[tuple[str, str]] = []
+    device_path = pool.device_path
+
+    def attach(name: str) -> str:
+        calls.append(("attach", name))
+        return device_path(name)
+
+    pool.attach = attach
+    pool.detach = lambda name: calls.append(("detach", name))
+    return calls
+
+
+def test_volume_attached_for_first_export_detached_after_last(tmp_path: Path) -> None:
+    svc, cfs, pools = make(tmp_path)
+    calls = _record_attach(pools[0])
+    svc.export_create("vg/thin", "v1", H1, None)
+    svc.export_create("vg/thin", "v1", H2, None)
+    assert calls == [("attach", "v1"), ("attach", "v1")]
+    svc.export_destroy("vg/thin", "v1", H1)
+    assert ("detach", "v1") not in calls  # H2 still has it
+    svc.export_destroy("vg/thin", "v1", H2)
+    assert calls[-1] == ("detach", "v1")
+
+
+def test_failed_create_detaches_again(tmp_path: Path) -> None:
+    svc, cfs, pools = make(tmp_path)
+    calls = _record_attach(pools[0])
+    cfs.fail_at = 0
+    with pytest.raises(TargetdError):
+        svc.export_create("vg/thin", "v1", H1, None)
+    assert calls == [("attach", "v1"), ("detach", "v1")]
+    assert svc.export_list() == []

@@ -1,0 +1,1 @@
+"""targetd plugin: block pools on Ceph RBD pools (see README.md)."""
