@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 from targetd_core.plugin import BlockPool, Undo, Volume
 
+from . import naming
 from .base import LioBase, log
-from .cfs import TpgView
+from .cfs import TpgLun, TpgView
 
 
 class BackstoresMixin(LioBase):
@@ -28,19 +29,31 @@ class BackstoresMixin(LioBase):
         undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
         return self._new_lun(view, hba, name, undo)
 
-    def _drop_unused_luns(self, view: TpgView, tpg_luns: Iterable[int]) -> None:
-        """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
+    def _drop_unused_luns(self, view: TpgView, tpg_luns: Iterable[int], undo: Undo) -> None:
+        """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more; undone
+        by making them again on the same device, unit serial, HBA and LUN number."""
         for number in set(tpg_luns):
             lun = self._tpg_lun(view, number)
             if lun is None or self._decode(view, number) is None:
                 continue  # not targetd's, nor adopted from the old daemon
             if view.users_of(number):
                 continue
+            device = self.cfs.backstore_device(lun.hba, lun.name)
+            serial = self.cfs.backstore_serial(lun.hba, lun.name)
             self.cfs.delete_lun(number)
+            undo.add(lambda lun=lun: self.cfs.create_lun(lun.number, lun.hba, lun.name))
             self.cfs.delete_backstore(lun.hba, lun.name)
+            if device and serial:
+                undo.add(lambda lun=lun, d=device, s=serial: self._backstore_again(lun, d, s))
             del view.luns[number]
             if self._legacy is not None:
                 self._legacy.discard((lun.hba, lun.name))
+
+    def _backstore_again(self, lun: TpgLun, device: str, serial: str) -> None:
+        """Make a removed backstore again where it was (undo of _drop_unused_luns)."""
+        self.cfs.create_backstore(lun.name, device, serial, at_hba=lun.hba)
+        if self._legacy is not None and not naming.is_targetd_hba(lun.hba, lun.name):
+            self._legacy.add((lun.hba, lun.name))
 
     def release_volume(self, pool: str, volume: str) -> None:
         """Remove the backstore (and TPG LUN) of a volume that is about to be destroyed.

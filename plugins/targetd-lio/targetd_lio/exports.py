@@ -97,12 +97,10 @@ class ExportsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
 
         def body(undo: Undo) -> None:
             for m in maps:
-                self.cfs.delete_mapped_lun(wwn, m)
-                del acl.mapped[m]
+                self._unmap(view, wwn, m, undo)
             if not acl.mapped:
-                self.cfs.delete_acl(wwn)
-                del view.acls[wwn]
-            self._drop_unused_luns(view, [lun.number])
+                self._drop_acl(view, wwn, undo)
+            self._drop_unused_luns(view, [lun.number], undo)
             if lun.number in view.luns:  # others still use it: move it if it is the old daemon's
                 touched.update(self._migrate(view, lun, p, vol, undo)[1])
 

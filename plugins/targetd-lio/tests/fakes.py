@@ -8,6 +8,7 @@ clearing a tag) done by hand.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from pathlib import Path
@@ -25,13 +26,14 @@ class FakeConfigfs(Configfs):
     """Every path is built through the real class' checked helpers (acl_dir, so_dir, ...)."""
 
     fail_on: str | None = None  # name of a method that raises OSError once
+    fail_errno: int = errno.EBUSY  # the error it raises
 
     def _maybe_fail(self, what: str) -> None:
         if self.fail_on == what:
             self.fail_on = None
             from targetd_lio.cfs import lio_error
 
-            raise lio_error(what, OSError(16, "Device or resource busy"))
+            raise lio_error(what, OSError(self.fail_errno, os.strerror(self.fail_errno)))
 
     def create_backstore(
         self, name: str, device: str, serial: str, at_hba: str | None = None
@@ -67,6 +69,7 @@ class FakeConfigfs(Configfs):
         super().create_lun(number, hba, name, exist_ok)
 
     def create_acl(self, wwn: str) -> None:
+        self._maybe_fail("create_acl")
         acl = self.acl_dir(wwn)
         acl.mkdir(parents=True)
         (acl / "tag").write_text("")
@@ -110,6 +113,22 @@ class FakeConfigfs(Configfs):
             for f in ("userid", "password", "userid_mutual", "password_mutual")
         }
         out["authentication"] = (acl / "attrib" / "authentication").read_text()
+        return out
+
+    def snapshot(self) -> dict[str, str | None]:
+        """Every path with its content: a file's text, a symlink's target (None for a
+        directory), to compare the whole tree before and after a call."""
+        out: dict[str, str | None] = {}
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            for n in dirnames + filenames:
+                path = os.path.join(dirpath, n)
+                rel = os.path.relpath(path, self.root)
+                if os.path.islink(path):
+                    out[rel] = "-> " + os.readlink(path)
+                elif os.path.isdir(path):
+                    out[rel] = None
+                else:
+                    out[rel] = Path(path).read_text()
         return out
 
     def all_paths(self) -> list[str]:
