@@ -45,11 +45,13 @@ AUTH_FILES = {
 
 @dataclass
 class TpgLun:
-    """A LUN of the TPG and the storage object it exports (``hba``/``name``)."""
+    """A LUN of the TPG and the storage object it exports (``hba``/``name``); ``ino``: the
+    LUN directory's inode number when it was listed (0: not known)."""
 
     number: int
     hba: str
     name: str
+    ino: int = 0
 
 
 @dataclass
@@ -233,6 +235,8 @@ class Configfs:
             except FileNotFoundError:
                 continue  # removed meanwhile
             for name in names:
+                if not name.startswith("lun_"):
+                    continue  # the ACL's attributes and groups
                 m = _number(name, "lun_")
                 if m is None:
                     continue
@@ -259,7 +263,7 @@ class Configfs:
             if link is None:
                 continue
             so_path, name = os.path.split(link.rstrip("/"))
-            view.luns[n] = TpgLun(n, os.path.basename(so_path), name)
+            view.luns[n] = TpgLun(n, os.path.basename(so_path), name, entry.inode())
 
     def read_lun(self, number: int) -> TpgLun | None:
         """One TPG LUN and the storage object it exports, or None."""

@@ -477,3 +477,28 @@ def test_tpg_lun_numbers_exhausted_is_a_clear_error_and_leaves_nothing(env, monk
     assert code(ei) == -1 and "no free LUN number" in ei.value.message
     assert cfs.all_paths() == before  # no backstore, ACL or LUN left half made
     assert not svc.volume_exported(POOL, "v4")
+
+
+def test_export_list_reads_a_backstore_once_and_sees_a_new_one(env, monkeypatch) -> None:
+    """export_list keeps each listed LUN's device and unit serial while the LUN directory
+    is the same: a second listing reads neither; a volume destroyed and made again
+    (new uuid) and exported again shows its new uuid."""
+    svc, cfs, pools, _ = env
+    svc.export_create(POOL, "v1", I1, 0)
+    svc.export_create(POOL, "v2", I2, 0)
+    first = svc.export_list()
+    reads = []
+    real_serial = cfs.backstore_serial
+    monkeypatch.setattr(
+        cfs, "backstore_serial", lambda hba, name: reads.append(name) or real_serial(hba, name)
+    )
+    assert svc.export_list() == first and reads == []
+    old_uuid = pools[0].vols["v1"].uuid
+    svc.export_destroy(POOL, "v1", I1)
+    pools[0].destroy_volume("v1")
+    pools[0].create_volume("v1", 1 << 20)
+    svc.export_create(POOL, "v1", I1, 0)
+    reads.clear()
+    listed = {e["vol_name"]: e["vol_uuid"] for e in svc.export_list()}
+    assert listed["v1"] == pools[0].vols["v1"].uuid != old_uuid
+    assert reads == [naming.backstore_name(POOL, "v1")]  # only the new LUN was read
