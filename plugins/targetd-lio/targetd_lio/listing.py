@@ -40,9 +40,11 @@ class ListingMixin(LioBase):
     ) -> tuple[str | None, str]:
         """The device and unit serial of the backstore a listed TPG LUN exports.
 
-        Both are fixed while the LUN directory is the same one (same inode) and links to
-        the same backstore: the backstore cannot be removed while a LUN links to it, and
-        LIO refuses a new unit serial while the device is exported. So they are read from
+        Both are fixed while the LUN directory is the same one (same inode: configfs
+        numbers each new inode with ``get_next_ino()``, never reusing a freed number as a
+        disk file system would) and links to the same backstore: the backstore cannot be
+        removed while a LUN links to it, and LIO refuses a new unit serial while the
+        device is exported. So they are read from
         configfs once per LUN and process (two attribute reads saved per export and
         listing: half a listing's cost under TCG), and kept for the LUNs of the last
         listing only.

@@ -67,6 +67,22 @@ class FakeConfigfs(Configfs):
         self._maybe_fail("create_lun")
         (self.tpg / "lun").mkdir(parents=True, exist_ok=True)
         super().create_lun(number, hba, name, exist_ok)
+        self._fresh_inode(self.lun_dir(number))
+
+    def _fresh_inode(self, path: Path) -> None:
+        """Give a new directory an inode number no earlier one had, as configfs does
+        (``get_next_ino``); a disk file system reuses a freed number at once. A directory
+        with a used number is moved out of the tree (so it keeps it) and made again."""
+        used = self.__dict__.setdefault("_used_inodes", set())
+        while path.stat().st_ino in used:
+            links = {e.name: os.readlink(e.path) for e in os.scandir(path) if e.is_symlink()}
+            graveyard = self.root.parent / "inode-graveyard"
+            graveyard.mkdir(exist_ok=True)
+            path.rename(graveyard / uuid.uuid4().hex)
+            path.mkdir()
+            for link_name, target in links.items():
+                os.symlink(target, path / link_name)
+        used.add(path.stat().st_ino)
 
     def create_acl(self, wwn: str) -> None:
         self._maybe_fail("create_acl")
