@@ -38,6 +38,8 @@ class BackstoresMixin(LioBase):
                 continue  # not targetd's, nor adopted from the old daemon
             if view.users_of(number):
                 continue
+            if not view.acls_complete and self.cfs.lun_in_use(number):
+                continue  # an ACL that was not read maps it
             device = self.cfs.backstore_device(lun.hba, lun.name)
             serial = self.cfs.backstore_serial(lun.hba, lun.name)
             self.cfs.delete_lun(number)

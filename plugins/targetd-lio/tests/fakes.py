@@ -84,6 +84,13 @@ class FakeConfigfs(Configfs):
                 os.symlink(target, path / link_name)
         used.add(path.stat().st_ino)
 
+    def lun_in_use(self, number: int) -> bool:
+        """What the kernel answers (a plain directory has no link count): whether an
+        ACL's mapped LUN links to TPG LUN ``number``."""
+        self.lun_probes = getattr(self, "lun_probes", 0) + 1
+        view = Configfs.read(self, tags=False, luns=False)
+        return any(t == number for acl in view.acls.values() for t in acl.mapped.values())
+
     def create_acl(self, wwn: str) -> None:
         self._maybe_fail("create_acl")
         acl = self.acl_dir(wwn)

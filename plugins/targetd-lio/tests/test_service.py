@@ -502,3 +502,49 @@ def test_export_list_reads_a_backstore_once_and_sees_a_new_one(env, monkeypatch)
     listed = {e["vol_name"]: e["vol_uuid"] for e in svc.export_list()}
     assert listed["v1"] == pools[0].vols["v1"].uuid != old_uuid
     assert reads == [naming.backstore_name(POOL, "v1")]  # only the new LUN was read
+
+
+def test_export_destroy_reads_one_acl_and_asks_the_kernel_about_the_lun(env, monkeypatch) -> None:
+    """export_destroy reads no other ACL: whether another initiator still maps the
+    volume's TPG LUN is one question to the kernel, asked only when the LUN could go."""
+    svc, cfs, _, _ = env
+    for wwn in (I1, I2, I3):
+        svc.export_create(POOL, "v1", wwn, 0)
+    svc.export_create(POOL, "v2", I1, 1)
+    full_reads = []
+    real_read = cfs.read
+    monkeypatch.setattr(
+        cfs, "read", lambda acls=True, **kw: full_reads.append(acls) or real_read(acls, **kw)
+    )
+    cfs.lun_probes = 0
+    svc.export_destroy(POOL, "v1", I1)  # I2 and I3 still map it: kept
+    assert cfs.lun_probes == 1 and True not in full_reads
+    assert sorted(e["initiator_wwn"] for e in svc.export_list() if e["vol_name"] == "v1") == [
+        I2,
+        I3,
+    ]
+    svc.export_destroy(POOL, "v1", I2)
+    svc.export_destroy(POOL, "v1", I3)  # the last: LUN and backstore go
+    assert cfs.find_backstore(naming.backstore_name(POOL, "v1")) is None
+    assert [e["vol_name"] for e in svc.export_list()] == ["v2"]
+
+
+@pytest.mark.parametrize(
+    ("err", "in_use"),
+    [(errno.EBUSY, True), (errno.ENOTEMPTY, False), (errno.ENOENT, False), (errno.EIO, True)],
+)
+def test_lun_in_use_is_configfs_refusing_rmdir(tmp_path, monkeypatch, err, in_use) -> None:
+    """The kernel's answer: EBUSY (a mapped LUN links to it) before ENOTEMPTY (its own
+    link to the backstore); anything else keeps the LUN."""
+    from targetd_lio.cfs import Configfs
+
+    asked = []
+
+    def rmdir(path):
+        asked.append(str(path))
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    cfs = Configfs(TARGET, root=tmp_path)
+    assert cfs.lun_in_use(7) is in_use
+    assert asked == [str(cfs.lun_dir(7))]
