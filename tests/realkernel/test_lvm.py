@@ -430,7 +430,8 @@ def test_a_full_thin_pool_refuses_volumes_and_snapshots_cleanly(guest_exec):
             code, message = out[what]
             assert code == -1, out[what]
             assert f"thin pool {vg}/tp takes no new volume or snapshot" in message, message
-            assert "nothing was made" in message and "lvextend" in message, message
+            assert "its data space is full" in message, message  # LVM's warning read
+            assert "nothing was made" in message and f"lvextend -L +SIZE {vg}/tp" in message
         assert out["volumes"] == ["a"]
         left = guest_lvs(guest_exec, vg)
         assert sorted(left) == ["a", "tp"], left  # no half-made LV, hidden or not

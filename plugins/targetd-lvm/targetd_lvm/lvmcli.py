@@ -56,7 +56,9 @@ _VG_METADATA_FULL = re.compile(
 _THIN_POOL_FULL = re.compile(
     r"Cannot create new thin volume, free space in thin pool (?P<pool>\S+) reached threshold"
 )
-#: and its warning before it when the metadata is the reason (lib/metadata/thin_manip.c)
+#: the warning before it when the data is full (LVM 2.03.16 in the appliance)
+_THIN_DATA_FULL = re.compile(r"Thin pool \S+ is out of data space")
+#: and the one when the metadata is the reason (lib/metadata/thin_manip.c)
 _THIN_METADATA_LOW = re.compile(
     r"Remaining free space in metadata of thin pool \S+ is too low \((?P<used>[\d.]+)% >= "
     r"(?P<limit>[\d.]+)%\)"
@@ -86,6 +88,9 @@ def _limit_reached(stderr: str) -> str | None:
                 "keeps in reserve"
             )
             remedy = f"lvextend --poolmetadatasize +SIZE {pool}"
+        elif _THIN_DATA_FULL.search(stderr):
+            why = "its data space is full"
+            remedy = f"lvextend -L +SIZE {pool}"
         else:
             why = "its data or its metadata is full (lvs -o data_percent,metadata_percent)"
             remedy = (

@@ -76,12 +76,17 @@ def test_a_full_vg_metadata_area_says_so_and_what_to_do(monkeypatch):
             "threshold.\n",
             ["metadata is 76.46% used", "75.00%", "lvextend --poolmetadatasize +SIZE vg-t/tp"],
         ),
-        (  # data full: only the refusal
+        (  # data full: what LVM 2.03.16 printed in the appliance (real-kernel test)
+            "  WARNING: Thin pool vg-t/tp is out of data space.\n"
             "  Cannot create new thin volume, free space in thin pool vg-t/tp reached threshold.\n",
-            ["data or its metadata is full", "lvextend -L +SIZE vg-t/tp"],
+            ["its data space is full", "lvextend -L +SIZE vg-t/tp"],
+        ),
+        (  # the refusal alone: either may be the reason
+            "  Cannot create new thin volume, free space in thin pool vg-t/tp reached threshold.\n",
+            ["data or its metadata is full", "lvextend -L +SIZE vg-t/tp", "--poolmetadatasize"],
         ),
     ],
-    ids=["metadata", "data"],
+    ids=["metadata", "data", "either"],
 )
 def test_a_full_thin_pool_says_which_and_what_to_do(monkeypatch, stderr, says):
     monkeypatch.setattr(lvmcli, "run", fake_run(5, "", stderr)[0])
