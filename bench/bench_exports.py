@@ -12,9 +12,10 @@ figure is one call's wall time as the client sees it (the host, over HTTPS throu
 port forward; the reference client ran inside the guest over plain HTTP).
 
 With TARGETD_APPLIANCE_DIR set (``contrib/appliance run`` sets it) it also times, inside
-the guest, what LVM alone costs at that size: one ``lvs`` of the VG, and ``lvcreate`` +
-``lvremove`` of a thin volume, so the growth of the cycle can be split into LVM's and
-targetd's.
+the guest, what LVM alone costs at that size: one ``lvs`` of the VG, one ``lvs`` selecting
+one LV (what targetd runs to look a volume up: once in export_create of a volume not yet
+exported, once in vol_destroy), and ``lvcreate`` + ``lvremove`` of a thin volume, so the
+growth of the cycle can be split into LVM's and targetd's.
 
 Filling the array is the slow part (under TCG ~0.5 s per vol_create, LVM's own cost):
 volumes and exports in between the timed ones are made in JSON-RPC batches (16 calls in
@@ -130,14 +131,14 @@ def main() -> int:
 
     def report() -> None:
         print("| exports | export_list s | (reference) | cycle s | (reference) | vol_list s "
-              "| guest lvs s | guest lvcreate+lvremove s |")  # fmt: skip
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        for n, lt, ct, vl, glvs, gcycle in rows:
+              "| guest lvs s | guest lvs of one LV s | guest lvcreate+lvremove s |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for n, lt, ct, vl, glvs, gone, gcycle in rows:
             ref_l = REFERENCE["export_list"].get(n, "")
             ref_c = REFERENCE["cycle"].get(n, "")
-            g1 = f"{glvs:.3f}" if glvs is not None else "-"
-            g2 = f"{gcycle:.3f}" if gcycle is not None else "-"
-            print(f"| {n} | {lt:.3f} | {ref_l} | {ct:.3f} | {ref_c} | {vl:.3f} | {g1} | {g2} |")
+            g = [f"{x:.3f}" if x is not None else "-" for x in (glvs, gone, gcycle)]
+            print(f"| {n} | {lt:.3f} | {ref_l} | {ct:.3f} | {ref_c} | {vl:.3f} | {g[0]} | "
+                  f"{g[1]} | {g[2]} |")  # fmt: skip
         first = [create_times[i] for i in range(10) if i in create_times]
         if len(first) == 10:
             f = statistics.mean(first)
@@ -163,15 +164,18 @@ def main() -> int:
             vl = statistics.median(timed(rpc, "vol_list", pool=POOL) for _ in range(3))
             ct = [cycle() for _ in range(3)]
             glvs = guest_seconds(f"lvs {VG}")
+            # what targetd's look-up of one volume costs LVM (export_create, vol_destroy)
+            gone = guest_seconds(f"lvs -S lv_name={names(0)[0]} {VG}")
             gcycle = guest_seconds(
                 f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare && "
                 f"lvremove -f -q {VG}/bench-{run}-bare"
             )
-            rows.append((n, statistics.median(lt), statistics.median(ct), vl, glvs, gcycle))
+            rows.append((n, statistics.median(lt), statistics.median(ct), vl, glvs, gone, gcycle))
             last = [create_times[i] for i in range(max(n - 10, 0), n) if i in create_times]
             print(f"[{n}: export_create of the last {len(last)} {last}]", file=sys.stderr)
             print(f"[{n}: export_list {lt} cycle {ct} vol_list {vl} guest lvs {glvs} "
-                  f"guest lvcreate+lvremove {gcycle}]", file=sys.stderr, flush=True)  # fmt: skip
+                  f"guest lvs of one LV {gone} guest lvcreate+lvremove {gcycle}]",
+                  file=sys.stderr, flush=True)  # fmt: skip
         report()
         sys.stdout.flush()
     finally:

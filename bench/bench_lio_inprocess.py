@@ -35,6 +35,30 @@ TARGET = "iqn.2003-01.org.linux-iscsi.bench:targetd"
 POOL = "vg-targetd/thin_pool"
 
 
+class KernelLikeConfigfs(FakeConfigfs):
+    """The fake configfs with the kernel's cost for ``lun_in_use``: the kernel keeps a
+    count of the links to each directory (one refused ``rmdir``); a plain directory has
+    none, so the unit tests' fake reads every ACL. Here the links made and removed
+    through the fake are counted instead."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.links: dict[int, int] = {}
+
+    def create_mapped_lun(self, wwn: str, mapped: int, tpg_lun: int) -> None:
+        super().create_mapped_lun(wwn, mapped, tpg_lun)
+        self.links[tpg_lun] = self.links.get(tpg_lun, 0) + 1
+
+    def delete_mapped_lun(self, wwn: str, mapped: int, quiet: bool = False) -> None:
+        target = self.acl_mapped(wwn).get(mapped)
+        super().delete_mapped_lun(wwn, mapped, quiet)
+        if target is not None and not os.path.exists(self.mapped_dir(wwn, mapped)):
+            self.links[target] -= 1
+
+    def lun_in_use(self, number: int) -> bool:
+        return self.links.get(number, 0) > 0
+
+
 def median_time(fn, rounds: int) -> float:
     times = []
     for _ in range(rounds):
@@ -63,7 +87,7 @@ def main() -> None:
         core = Core(Config({}), StorageLock(tmp / "lock"), block_pools=[pool])
         for i in range(n + 1):
             pool.create_volume(f"v{i}", 4096)
-        cfs = FakeConfigfs(TARGET, root=tmp / "cfs")
+        cfs = KernelLikeConfigfs(TARGET, root=tmp / "cfs")
         (cfs.tpg / "lun").mkdir(parents=True)
         (cfs.tpg / "acls").mkdir(parents=True)
         svc = LioExports(core, TARGET, [], tmp / "state.json", cfs, lambda name, portals: None)

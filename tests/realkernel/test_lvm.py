@@ -361,3 +361,83 @@ def test_parallel_clients(rpc, guest_exec, appliance_env, pool):
     finally:
         for name in {n for n in guest_lvs(guest_exec, vg_of(pool)) if n.startswith(run)}:
             rpc("vol_destroy", pool=pool, name=name)
+
+
+# --- limits --------------------------------------------------------------------------------
+#: Runs in the guest: the LVM plugin's ThinPool on a pool that is not in targetd's
+#: configuration (a test's own, made and removed by the test), asked for a volume and a
+#: snapshot; prints what each call raised and the pool's volumes afterwards.
+_FULL_POOL_CALLS = r"""
+import json, sys
+from targetd_core.locking import StorageLock
+from targetd_core.plugin import TargetdError
+from targetd_lvm.pools import ThinPool
+
+vg = sys.argv[1]
+pool = ThinPool(vg + "/tp", vg, "tp", StorageLock("/tmp/" + vg + ".lock"))
+out = {}
+calls = {"create": lambda: pool.create_volume("b", 8 << 20),
+         "copy": lambda: pool.copy_volume("a", "c", None)}
+for what, call in calls.items():
+    try:
+        call()
+        out[what] = None
+    except TargetdError as exc:
+        out[what] = [exc.code, exc.message]
+out["volumes"] = sorted(v.name for v in pool.list_volumes())
+print(json.dumps(out))
+"""
+
+
+def test_a_full_thin_pool_refuses_volumes_and_snapshots_cleanly(guest_exec):
+    """A tiny thin pool of its own (8 MiB of data, 64 KiB chunks, on a loop file in the
+    guest) filled to 100%: LVM refuses a new thin volume and a thin snapshot; targetd's
+    LVM plugin says so with -1 naming the pool and the remedy, and nothing is left (no
+    LV, no tag). LVM applies the same refusal when the metadata passes its reserve
+    (75% of a metadata volume of 16 MiB or less), which would take hundreds of volumes
+    to reach under TCG: that message is checked in the unit tests."""
+    import json
+
+    vg = unique("tl-full")
+    guest_exec(
+        f"set -e; truncate -s 64M /tmp/{vg}.img; losetup -f --show /tmp/{vg}.img > /tmp/{vg}.dev; "
+        f"lvm vgcreate -q {vg} $(cat /tmp/{vg}.dev); "
+        f"lvm lvcreate -q -y -L 8m --chunksize 64k --poolmetadatasize 2m --zero n "
+        f"--errorwhenfull y -T {vg}/tp; "
+        f"lvm lvcreate -q -y -n a -V 16m -T {vg}/tp; "
+        # fill the pool's data (a write past the end fails at once: --errorwhenfull y)
+        f"dd if=/dev/urandom of=/dev/{vg}/a bs=64K count=256 oflag=direct status=none || true"
+    )  # fmt: skip
+    try:
+        pool = guest_lvs(guest_exec, vg)
+        assert sorted(pool) == ["a", "tp"]
+        data = guest_exec(["lvs", "--noheadings", "-o", "data_percent", f"{vg}/tp"])
+        assert float(data.stdout.decode().strip()) == 100.0  # the premise: data full
+        # what this LVM prints, which targetd's message is built from
+        bare = guest_exec(["lvm", "lvcreate", "-y", "-n", "d", "-V", "1m", "-T", f"{vg}/tp"],
+                          check=False)  # fmt: skip
+        assert bare.returncode != 0
+        lvm_says = bare.stderr.decode()
+        print(f"LVM: {lvm_says.strip()}")
+        assert f"free space in thin pool {vg}/tp reached threshold" in lvm_says
+
+        cp = guest_exec(
+            ["env", "PYTHONPATH=/opt/targetd/site", "python3", "-c", _FULL_POOL_CALLS, vg]
+        )
+        out = json.loads(cp.stdout.decode().strip().splitlines()[-1])
+        for what in ("create", "copy"):
+            assert out[what] is not None, f"{what} was not refused"
+            code, message = out[what]
+            assert code == -1, out[what]
+            assert f"thin pool {vg}/tp takes no new volume or snapshot" in message, message
+            assert "its data space is full" in message, message  # LVM's warning read
+            assert "nothing was made" in message and f"lvextend -L +SIZE {vg}/tp" in message
+        assert out["volumes"] == ["a"]
+        left = guest_lvs(guest_exec, vg)
+        assert sorted(left) == ["a", "tp"], left  # no half-made LV, hidden or not
+        assert all(not lv["lv_tags"] for lv in left.values())
+    finally:
+        guest_exec(
+            f"lvm vgremove -q -ff -y {vg}; losetup -d $(cat /tmp/{vg}.dev); rm -f /tmp/{vg}.*",
+            check=False,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from targetd_core.plugin import TargetdError, Undo
@@ -72,6 +73,16 @@ class AclsMixin(LioBase):
             }
         else:
             doc["auth"].pop(wwn, None)
-        if self.cfs.acl_exists(wwn):
-            self.cfs.set_acl_auth(wwn, in_user, in_pass, out_user, out_pass)
-        self.state.save(doc)
+        if not self.cfs.acl_exists(wwn):
+            self.state.save(doc)
+            return
+        old = self.cfs.acl_auth(wwn)
+        self.cfs.set_acl_auth(wwn, in_user, in_pass, out_user, out_pass)
+        try:
+            self.state.save(doc)
+        except BaseException:  # not recorded: put LIO's settings back as they were
+            with contextlib.suppress(Exception):
+                self.cfs.set_acl_auth(
+                    wwn, old["in_user"], old["in_pass"], old["out_user"], old["out_pass"]
+                )
+            raise

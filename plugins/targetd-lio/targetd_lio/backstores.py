@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 from targetd_core.plugin import BlockPool, Undo, Volume
 
+from . import naming
 from .base import LioBase, log
-from .cfs import TpgView
+from .cfs import TpgLun, TpgView
 
 
 class BackstoresMixin(LioBase):
@@ -30,8 +31,9 @@ class BackstoresMixin(LioBase):
         undo.add(lambda: self.cfs.delete_backstore(hba, name, quiet=True))
         return self._new_lun(view, hba, name, undo)
 
-    def _drop_unused_luns(self, view: TpgView, tpg_luns: Iterable[int]) -> None:
-        """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more."""
+    def _drop_unused_luns(self, view: TpgView, tpg_luns: Iterable[int], undo: Undo) -> None:
+        """Remove targetd's TPG LUNs (and backstores) that no ACL maps any more; undone
+        by making them again on the same device, unit serial, HBA and LUN number."""
         for number in set(tpg_luns):
             lun = self._tpg_lun(view, number)
             pv = None if lun is None else self._decode(view, number)
@@ -39,13 +41,33 @@ class BackstoresMixin(LioBase):
                 continue  # not targetd's, nor adopted from the old daemon
             if view.users_of(number):
                 continue
+            if not view.acls_complete and self.cfs.lun_in_use(number):
+                continue  # an ACL that was not read maps it
+            device = self.cfs.backstore_device(lun.hba, lun.name)
+            serial = self.cfs.backstore_serial(lun.hba, lun.name)
             self.cfs.delete_lun(number)
+            undo.add(lambda lun=lun: self.cfs.create_lun(lun.number, lun.hba, lun.name))
             self.cfs.delete_backstore(lun.hba, lun.name)
-            if pv[0] in self.core.block_pools:
-                detach_quietly(self.core.block_pools[pv[0]], pv[1])
+            owner = self.core.block_pools.get(pv[0])
+            if owner is not None:
+                detach_quietly(owner, pv[1])
+            if device and serial:
+                # undone on the device the pool attaches again (a network volume's
+                # device may get another name when it is mapped again)
+                undo.add(
+                    lambda lun=lun, d=device, s=serial, p=owner, v=pv[1]: self._backstore_again(
+                        lun, p.attach(v) if p is not None else d, s
+                    )
+                )
             del view.luns[number]
             if self._legacy is not None:
                 self._legacy.discard((lun.hba, lun.name))
+
+    def _backstore_again(self, lun: TpgLun, device: str, serial: str) -> None:
+        """Make a removed backstore again where it was (undo of _drop_unused_luns)."""
+        self.cfs.create_backstore(lun.name, device, serial, at_hba=lun.hba)
+        if self._legacy is not None and not naming.is_targetd_hba(lun.hba, lun.name):
+            self._legacy.add((lun.hba, lun.name))
 
     def release_volume(self, pool: str, volume: str) -> None:
         """Remove the backstore (and TPG LUN) of a volume that is about to be destroyed.

@@ -73,6 +73,8 @@ class LioBase:
         self._names: dict[tuple[str, str], tuple[str, str] | None] = {}
         #: the old daemon's backstores (HBA, name) seen in this process; None: not looked yet
         self._legacy: set[tuple[str, str]] | None = None
+        #: device and unit serial of the LUNs of the last export_list (see listing.py)
+        self._lun_facts: dict[tuple[int, int, str, str], tuple[str, str]] = {}
 
     def _ready(self) -> None:
         """Make sure the target and TPG exist (rtslib, once per process)."""
@@ -216,6 +218,38 @@ class LioBase:
         undo.add(lambda: self.cfs.delete_mapped_lun(wwn, mapped, quiet=True))
         view.acls[wwn].mapped[mapped] = tpg_lun
 
+    def _unmap(self, view: TpgView, wwn: str, mapped: int, undo: Undo) -> None:
+        """Remove one mapped LUN of an ACL (undone by mapping it again)."""
+        tpg_lun = view.acls[wwn].mapped[mapped]
+        self.cfs.delete_mapped_lun(wwn, mapped)
+        undo.add(lambda: self.cfs.create_mapped_lun(wwn, mapped, tpg_lun))
+        del view.acls[wwn].mapped[mapped]
+
+    def _drop_acl(self, view: TpgView, wwn: str, undo: Undo) -> None:
+        """Remove an ACL and its mapped LUNs; undone by making it again as it was (tag,
+        CHAP settings as LIO holds them, mapped LUNs), skipping what is still there."""
+        acl = view.acls[wwn]
+        tag, mapped = acl.tag, dict(acl.mapped)
+        auth = self.cfs.acl_auth(wwn)
+        self.cfs.delete_acl(wwn)
+
+        def again() -> None:
+            if not self.cfs.acl_exists(wwn):
+                self.cfs.create_acl(wwn)
+                if tag:
+                    self.cfs.set_tag(wwn, tag)
+                if any(auth.values()):
+                    self.cfs.set_acl_auth(
+                        wwn, auth["in_user"], auth["in_pass"], auth["out_user"], auth["out_pass"]
+                    )
+            present = self.cfs.acl_mapped(wwn)
+            for m, t in sorted(mapped.items()):
+                if m not in present:
+                    self.cfs.create_mapped_lun(wwn, m, t)
+
+        undo.add(again)
+        del view.acls[wwn]
+
     def _record(self, doc: dict[str, Any], view: TpgView, wwns: Iterable[str]) -> None:
         """Refresh the persistent record of some ACLs from ``view`` and save it."""
         serials: dict[int, str | None] = {}
@@ -244,17 +278,22 @@ class LioBase:
         body: Callable[[Undo], None],
         doc: dict[str, Any] | None = None,
     ) -> None:
-        """Run ``body`` with rollback on failure; then persist the touched ACLs."""
+        """Run ``body``, then persist the touched ACLs; if either fails, undo every step
+        of ``body`` (newest first), so the call changes nothing.
+
+        A change the state file cannot record (its file system full or read-only, an I/O
+        error) is undone too: it would be live now and gone after a reboot.
+        """
         if doc is None:
             doc = self.state.load()
         undo = Undo()
         try:
             body(undo)
+            self._record(doc, view, touched)
         except BaseException:
             undo.rollback()
-            # what is left in configfs (a removal that failed half way) is what a reboot
-            # must restore: record it as it is
+            # what is left in configfs (an undo step the kernel refused too) is what a
+            # reboot must restore: record it as it is (the old file stays if that fails)
             with contextlib.suppress(Exception):
                 self._record(doc, self.cfs.read(), touched)
             raise
-        self._record(doc, view, touched)

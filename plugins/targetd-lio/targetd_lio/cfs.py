@@ -45,11 +45,13 @@ AUTH_FILES = {
 
 @dataclass
 class TpgLun:
-    """A LUN of the TPG and the storage object it exports (``hba``/``name``)."""
+    """A LUN of the TPG and the storage object it exports (``hba``/``name``); ``ino``: the
+    LUN directory's inode number when it was listed (0: not known)."""
 
     number: int
     hba: str
     name: str
+    ino: int = 0
 
 
 @dataclass
@@ -66,12 +68,15 @@ class TpgView:
     """What the TPG holds right now.
 
     ``luns_complete`` is false when the TPG LUNs were not listed (a change that only
-    needs a few of them looks each up by its path: see :meth:`Configfs.read_lun`).
+    needs a few of them looks each up by its path: see :meth:`Configfs.read_lun`);
+    ``acls_complete`` is false when only some ACLs were read (whether a TPG LUN is still
+    mapped is then asked of the kernel: :meth:`Configfs.lun_in_use`).
     """
 
     luns: dict[int, TpgLun] = field(default_factory=dict)
     acls: dict[str, Acl] = field(default_factory=dict)
     luns_complete: bool = True
+    acls_complete: bool = True
 
     def lun_for(self, name: str) -> TpgLun | None:
         """The TPG LUN of targetd's backstore ``name``."""
@@ -233,6 +238,8 @@ class Configfs:
             except FileNotFoundError:
                 continue  # removed meanwhile
             for name in names:
+                if not name.startswith("lun_"):
+                    continue  # the ACL's attributes and groups
                 m = _number(name, "lun_")
                 if m is None:
                     continue
@@ -259,7 +266,7 @@ class Configfs:
             if link is None:
                 continue
             so_path, name = os.path.split(link.rstrip("/"))
-            view.luns[n] = TpgLun(n, os.path.basename(so_path), name)
+            view.luns[n] = TpgLun(n, os.path.basename(so_path), name, entry.inode())
 
     def read_lun(self, number: int) -> TpgLun | None:
         """One TPG LUN and the storage object it exports, or None."""
@@ -268,6 +275,22 @@ class Configfs:
             return None
         so_path, name = os.path.split(link.rstrip("/"))
         return TpgLun(number, os.path.basename(so_path), name)
+
+    def lun_in_use(self, number: int) -> bool:
+        """True if an ACL maps TPG LUN ``number``, asked of the kernel in one call.
+
+        configfs refuses to remove a directory that a symlink points to (EBUSY: a mapped
+        LUN's link) before it looks at what the directory holds (ENOTEMPTY: the LUN's own
+        link to its backstore), so a refused ``rmdir`` answers without reading every ACL.
+        Nothing changes, except that a LUN directory with no link at all is removed (no
+        ACL maps it). Any other refusal counts as in use: the LUN is kept, never removed
+        from under an initiator.
+        """
+        try:
+            os.rmdir(self.lun_dir(number))
+        except OSError as exc:
+            return exc.errno != errno.ENOTEMPTY and exc.errno != errno.ENOENT
+        return False
 
     def find_lun(self, hba: str, name: str) -> TpgLun | None:
         """The TPG LUN of targetd's backstore ``hba``/``name`` at one of the numbers

@@ -73,13 +73,22 @@ class ExportsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
     def export_destroy(self, pool: str, vol: str, initiator_wwn: str) -> None:
         wwn = naming.normalize_initiator(initiator_wwn)
         p = self.core.block_pool(pool)
-        # every ACL's mapped LUNs (whether another still uses the volume's TPG LUN: the
-        # kernel tells no count); the TPG LUNs themselves are looked up by path
-        view = self.cfs.read(tags=False, luns=False)
-        acl = view.acls.get(wwn)
+        # only this initiator's ACL and the volume's TPG LUN, each found by its path;
+        # whether another ACL still maps that LUN is asked of the kernel when it is
+        # about to go (Configfs.lun_in_use): no pass over every ACL
+        view = self.cfs.read(acls=False, luns=False)
+        view.acls_complete = False
+        acl = self.cfs.read_acl(wwn)
         if acl is not None:
-            acl.tag = self.cfs.acl_tag(wwn)
+            view.acls[wwn] = acl
         lun = self._lun_of(view, p.name, vol)
+        if lun is not None and not naming.is_targetd_hba(lun.hba, lun.name):
+            # the old daemon's: moving it to targetd's naming needs all its users
+            view = self.cfs.read(tags=False, luns=False)
+            acl = view.acls.get(wwn)
+            if acl is not None:
+                acl.tag = self.cfs.acl_tag(wwn)
+            lun = self._lun_of(view, p.name, vol)
         maps = [m for m, t in acl.mapped.items() if t == lun.number] if acl and lun else []
         if not maps:
             raise TargetdError(
@@ -97,12 +106,10 @@ class ExportsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
 
         def body(undo: Undo) -> None:
             for m in maps:
-                self.cfs.delete_mapped_lun(wwn, m)
-                del acl.mapped[m]
+                self._unmap(view, wwn, m, undo)
             if not acl.mapped:
-                self.cfs.delete_acl(wwn)
-                del view.acls[wwn]
-            self._drop_unused_luns(view, [lun.number])
+                self._drop_acl(view, wwn, undo)
+            self._drop_unused_luns(view, [lun.number], undo)
             if lun.number in view.luns:  # others still use it: move it if it is the old daemon's
                 touched.update(self._migrate(view, lun, p, vol, undo)[1])
 

@@ -49,9 +49,8 @@ class GroupsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
             luns: set[int] = set()
             for wwn in members:
                 luns.update(view.acls[wwn].mapped.values())
-                self.cfs.delete_acl(wwn)
-                del view.acls[wwn]
-            self._drop_unused_luns(view, luns)
+                self._drop_acl(view, wwn, undo)
+            self._drop_unused_luns(view, luns, undo)
 
         self._transaction(set(members), view, body)
 
@@ -89,9 +88,8 @@ class GroupsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
 
         def body(undo: Undo) -> None:
             luns = set(acl.mapped.values())
-            self.cfs.delete_acl(wwn)
-            del view.acls[wwn]
-            self._drop_unused_luns(view, luns)
+            self._drop_acl(view, wwn, undo)
+            self._drop_unused_luns(view, luns, undo)
 
         self._transaction({wwn}, view, body)
 
@@ -160,9 +158,8 @@ class GroupsMixin(AdoptionMixin, AclsMixin, BackstoresMixin):
 
         def body(undo: Undo) -> None:
             for w, m in todo:
-                self.cfs.delete_mapped_lun(w, m)
-                del view.acls[w].mapped[m]
-            self._drop_unused_luns(view, [lun.number])
+                self._unmap(view, w, m, undo)
+            self._drop_unused_luns(view, [lun.number], undo)
             if lun.number in view.luns:  # others still use it: move it if it is the old daemon's
                 touched.update(self._migrate(view, lun, p, vol_name, undo)[1])
 

@@ -8,6 +8,10 @@ from typing import Any
 from targetd_core.plugin import device_size
 
 from .base import LioBase
+from .cfs import TpgLun
+
+#: (TPG LUN number, its directory's inode, backstore HBA, backstore name)
+_LunKey = tuple[int, int, str, str]
 
 
 class ListingMixin(LioBase):
@@ -28,9 +32,39 @@ class ListingMixin(LioBase):
         lun = view.lun_at(*found)
         return lun is not None and bool(view.users_of(lun.number))
 
+    def _backstore_facts(
+        self,
+        lun: TpgLun,
+        known: dict[_LunKey, tuple[str, str]],
+        seen: dict[_LunKey, tuple[str, str]],
+    ) -> tuple[str | None, str]:
+        """The device and unit serial of the backstore a listed TPG LUN exports.
+
+        Both are fixed while the LUN directory is the same one (same inode: configfs
+        numbers each new inode with ``get_next_ino()``, never reusing a freed number as a
+        disk file system would) and links to the same backstore: the backstore cannot be
+        removed while a LUN links to it, and LIO refuses a new unit serial while the
+        device is exported. So they are read from
+        configfs once per LUN and process (two attribute reads saved per export and
+        listing: half a listing's cost under TCG), and kept for the LUNs of the last
+        listing only.
+        """
+        key = (lun.number, lun.ino, lun.hba, lun.name)
+        facts = known.get(key) if lun.ino else None
+        if facts is None:
+            device = self.cfs.backstore_device(lun.hba, lun.name)
+            serial = self.cfs.backstore_serial(lun.hba, lun.name) or ""
+            if not (device and serial and lun.ino):
+                return device, serial  # not cached: read again next time
+            facts = (device, serial)
+        seen[key] = facts
+        return facts
+
     def export_list(self) -> list[dict[str, Any]]:
         view = self.cfs.read(tags=False)
         info: dict[int, tuple[str, str, int, str] | None] = {}
+        known = self._lun_facts
+        seen: dict[_LunKey, tuple[str, str]] = {}
         out = []
         for acl in sorted(view.acls.values(), key=lambda a: a.wwn):
             for m, t in sorted(acl.mapped.items()):
@@ -39,10 +73,8 @@ class ListingMixin(LioBase):
                     if pv is None:
                         info[t] = None
                     else:
-                        lun = view.luns[t]
-                        size = device_size(self.cfs.backstore_device(lun.hba, lun.name))
-                        serial = self.cfs.backstore_serial(lun.hba, lun.name) or ""
-                        info[t] = (pv[0], pv[1], size, serial)
+                        device, serial = self._backstore_facts(view.luns[t], known, seen)
+                        info[t] = (pv[0], pv[1], device_size(device), serial)
                 i = info[t]
                 if i is None:
                     continue
@@ -56,6 +88,7 @@ class ListingMixin(LioBase):
                         "pool": i[0],
                     }
                 )
+        self._lun_facts = seen
         return out
 
     def initiator_list(self, standalone_only: bool = False) -> list[dict[str, str]]:

@@ -24,6 +24,7 @@ version, or edited by hand, that breaks them is logged and skipped).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -140,15 +141,19 @@ class StateFile:
         except BaseException:
             self._texts = {}
             raise
+        replaced = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
-                os.write(fd, data)
+                view = memoryview(data)
+                while view:  # a nearly full file system may take only part of it
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
+            replaced = True
             dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
                 os.fsync(dfd)
@@ -156,10 +161,13 @@ class StateFile:
                 os.close(dfd)
         except OSError as exc:
             self._texts = {}
+            if not replaced:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)  # the previous file is intact; give back the space
             raise TargetdError(
                 Code.UNEXPECTED,
-                f"cannot write the LIO state file {self.path}: {exc.strerror}; the change is "
-                "live but will not survive a reboot",
+                f"cannot write the LIO state file {self.path}: {exc.strerror or exc} (is its "
+                "file system full or read-only?); the change was undone",
             ) from None
         try:
             pin = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)

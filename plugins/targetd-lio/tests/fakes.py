@@ -8,6 +8,7 @@ clearing a tag) done by hand.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from pathlib import Path
@@ -25,13 +26,14 @@ class FakeConfigfs(Configfs):
     """Every path is built through the real class' checked helpers (acl_dir, so_dir, ...)."""
 
     fail_on: str | None = None  # name of a method that raises OSError once
+    fail_errno: int = errno.EBUSY  # the error it raises
 
     def _maybe_fail(self, what: str) -> None:
         if self.fail_on == what:
             self.fail_on = None
             from targetd_lio.cfs import lio_error
 
-            raise lio_error(what, OSError(16, "Device or resource busy"))
+            raise lio_error(what, OSError(self.fail_errno, os.strerror(self.fail_errno)))
 
     def create_backstore(
         self, name: str, device: str, serial: str, at_hba: str | None = None
@@ -65,8 +67,32 @@ class FakeConfigfs(Configfs):
         self._maybe_fail("create_lun")
         (self.tpg / "lun").mkdir(parents=True, exist_ok=True)
         super().create_lun(number, hba, name, exist_ok)
+        self._fresh_inode(self.lun_dir(number))
+
+    def _fresh_inode(self, path: Path) -> None:
+        """Give a new directory an inode number no earlier one had, as configfs does
+        (``get_next_ino``); a disk file system reuses a freed number at once. A directory
+        with a used number is moved out of the tree (so it keeps it) and made again."""
+        used = self.__dict__.setdefault("_used_inodes", set())
+        while path.stat().st_ino in used:
+            links = {e.name: os.readlink(e.path) for e in os.scandir(path) if e.is_symlink()}
+            graveyard = self.root.parent / "inode-graveyard"
+            graveyard.mkdir(exist_ok=True)
+            path.rename(graveyard / uuid.uuid4().hex)
+            path.mkdir()
+            for link_name, target in links.items():
+                os.symlink(target, path / link_name)
+        used.add(path.stat().st_ino)
+
+    def lun_in_use(self, number: int) -> bool:
+        """What the kernel answers (a plain directory has no link count): whether an
+        ACL's mapped LUN links to TPG LUN ``number``."""
+        self.lun_probes = getattr(self, "lun_probes", 0) + 1
+        view = Configfs.read(self, tags=False, luns=False)
+        return any(t == number for acl in view.acls.values() for t in acl.mapped.values())
 
     def create_acl(self, wwn: str) -> None:
+        self._maybe_fail("create_acl")
         acl = self.acl_dir(wwn)
         acl.mkdir(parents=True)
         (acl / "tag").write_text("")
@@ -110,6 +136,22 @@ class FakeConfigfs(Configfs):
             for f in ("userid", "password", "userid_mutual", "password_mutual")
         }
         out["authentication"] = (acl / "attrib" / "authentication").read_text()
+        return out
+
+    def snapshot(self) -> dict[str, str | None]:
+        """Every path with its content: a file's text, a symlink's target (None for a
+        directory), to compare the whole tree before and after a call."""
+        out: dict[str, str | None] = {}
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            for n in dirnames + filenames:
+                path = os.path.join(dirpath, n)
+                rel = os.path.relpath(path, self.root)
+                if os.path.islink(path):
+                    out[rel] = "-> " + os.readlink(path)
+                elif os.path.isdir(path):
+                    out[rel] = None
+                else:
+                    out[rel] = Path(path).read_text()
         return out
 
     def all_paths(self) -> list[str]:

@@ -7,7 +7,9 @@ tests/realkernel/test_lio.py.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -131,16 +133,131 @@ def test_failed_export_create_rolls_back(env, step: str) -> None:
     assert (tmp / "state.json").read_text() == state_before
 
 
-def test_failed_removal_records_what_is_left(env) -> None:
+def test_failed_removal_is_undone(env) -> None:
+    """A removal the kernel refuses half way (the ACL, after its mapped LUN) puts back
+    what it removed: the export is whole, recorded, and can be removed later."""
     svc, cfs, _, tmp = env
+    svc.initiator_set_auth(I1, "user1", "secret123456", None, None)
     svc.export_create(POOL, "v1", I1, 0)
+    before = cfs.snapshot()
+    state_before = (tmp / "state.json").read_text()
     cfs.fail_on = "delete_acl"
     with pytest.raises(TargetdError) as ei:
         svc.export_destroy(POOL, "v1", I1)
     assert code(ei) == -1
-    assert cfs.acl_exists(I1) and cfs.acl_mapped(I1) == {}
-    state = json.loads((tmp / "state.json").read_text())
-    assert state["acls"][I1]["luns"] == {}  # a reboot does not bring the export back
+    assert cfs.snapshot() == before
+    assert json.loads((tmp / "state.json").read_text()) == json.loads(state_before)
+    svc.export_destroy(POOL, "v1", I1)
+    assert svc.export_list() == []
+
+
+class FullDisk:
+    """``os`` for the state module on a file system with ``room`` bytes left: a write
+    takes what fits (a short write), the next one fails with ENOSPC."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    def write(self, fd: int, data) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = min(len(data), self.room)
+        self.room -= n
+        return os.write(fd, bytes(data[:n]))
+
+
+def _group_with_map(svc) -> None:
+    svc.access_group_create("g1", I2, "iscsi")
+    svc.access_group_init_add("g1", I3, "iscsi")
+    svc.access_group_map_create(POOL, "v2", "g1", 3)
+
+
+STATE_WRITE_CASES = {
+    "export_create": (lambda svc: None, lambda svc: svc.export_create(POOL, "v1", I1, 0)),
+    "export_create of an exported volume": (
+        lambda svc: svc.export_create(POOL, "v1", I2, 0),
+        lambda svc: svc.export_create(POOL, "v1", I1, 5),
+    ),
+    "export_destroy": (
+        lambda svc: svc.export_create(POOL, "v1", I1, 0),
+        lambda svc: svc.export_destroy(POOL, "v1", I1),
+    ),
+    "access_group_create": (
+        lambda svc: None,
+        lambda svc: svc.access_group_create("g", I1, "iscsi"),
+    ),
+    "access_group_init_add": (
+        _group_with_map,
+        lambda s: s.access_group_init_add("g1", I1, "iscsi"),
+    ),
+    "access_group_init_del": (
+        _group_with_map,
+        lambda s: s.access_group_init_del("g1", I2, "iscsi"),
+    ),
+    "access_group_map_create": (
+        _group_with_map,
+        lambda svc: svc.access_group_map_create(POOL, "v1", "g1"),
+    ),
+    "access_group_map_destroy": (
+        _group_with_map,
+        lambda svc: svc.access_group_map_destroy(POOL, "v2", "g1"),
+    ),
+    "access_group_destroy": (_group_with_map, lambda svc: svc.access_group_destroy("g1")),
+    "initiator_set_auth": (
+        lambda svc: svc.export_create(POOL, "v1", I1, 0),
+        lambda svc: svc.initiator_set_auth(I1, "other1", "othersecret1", None, None),
+    ),
+}
+
+
+@pytest.mark.parametrize("room", [0, 20], ids=["disk full", "short write"])
+@pytest.mark.parametrize("case", sorted(STATE_WRITE_CASES))
+def test_a_change_the_state_file_cannot_record_is_undone(env, monkeypatch, case, room) -> None:
+    """The state file cannot be written (its file system full): the call fails with -1
+    naming the file, configfs is back as it was (CHAP settings included), the old file
+    is intact and no temporary file is left; the same call works once there is room."""
+    from targetd_lio import state as state_mod
+
+    svc, cfs, _, tmp = env
+    svc.initiator_set_auth(I1, "user1", "secret123456", None, None)
+    svc.initiator_set_auth(I2, "user2", "secret223456", "mutual2", "msecret22345")
+    setup, call = STATE_WRITE_CASES[case]
+    setup(svc)
+    svc._ready()  # the target and its TPG are set up once and kept: not part of a change
+    cfs.core.mkdir(exist_ok=True)  # the kernel's
+    before = cfs.snapshot()
+    state_before = (tmp / "state.json").read_text()
+    monkeypatch.setattr(state_mod, "os", FullDisk(room))
+    with pytest.raises(TargetdError) as ei:
+        call(svc)
+    assert code(ei) == -1
+    assert "state file" in ei.value.message and "No space left" in ei.value.message
+    assert cfs.snapshot() == before
+    assert (tmp / "state.json").read_text() == state_before
+    assert sorted(p.name for p in tmp.iterdir() if "state" in p.name) == ["state.json"]
+    monkeypatch.undo()
+    call(svc)
+    assert cfs.snapshot() != before
+
+
+@pytest.mark.parametrize("err", [errno.ENOMEM, errno.ENOSPC])
+def test_a_configfs_entry_the_kernel_refuses_leaves_nothing(env, err) -> None:
+    """LIO has no fixed count of ACLs, backstores or HBAs: an entry is refused only when
+    the kernel cannot allocate it. The ACL of a new export refused that way: -1 saying
+    what LIO refused and why, the backstore and TPG LUN made before it undone."""
+    svc, cfs, _, tmp = env
+    svc.export_create(POOL, "v2", I2, 0)
+    before = cfs.snapshot()
+    cfs.fail_on, cfs.fail_errno = "create_acl", err
+    with pytest.raises(TargetdError) as ei:
+        svc.export_create(POOL, "v1", I1, 0)
+    assert code(ei) == -1
+    assert f"LIO refused to create_acl: {os.strerror(err)}" in ei.value.message
+    assert cfs.snapshot() == before
+    assert not svc.volume_exported(POOL, "v1")
 
 
 def test_listing_asks_no_storage_tool(env) -> None:
@@ -395,3 +512,96 @@ def test_failed_export_create_detaches_again(env, step: str) -> None:
     with pytest.raises(TargetdError):
         svc.export_create(POOL, "v1", I1, 0)
     assert calls == [("attach", "v1"), ("detach", "v1")]
+
+
+def test_export_list_reads_a_backstore_once_and_sees_a_new_one(env, monkeypatch) -> None:
+    """export_list keeps each listed LUN's device and unit serial while the LUN directory
+    is the same: a second listing reads neither; a volume destroyed and made again
+    (new uuid) and exported again shows its new uuid."""
+    svc, cfs, pools, _ = env
+    svc.export_create(POOL, "v1", I1, 0)
+    svc.export_create(POOL, "v2", I2, 0)
+    first = svc.export_list()
+    reads = []
+    real_serial = cfs.backstore_serial
+    monkeypatch.setattr(
+        cfs, "backstore_serial", lambda hba, name: reads.append(name) or real_serial(hba, name)
+    )
+    assert svc.export_list() == first and reads == []
+    old_uuid = pools[0].vols["v1"].uuid
+    svc.export_destroy(POOL, "v1", I1)
+    pools[0].destroy_volume("v1")
+    pools[0].create_volume("v1", 1 << 20)
+    svc.export_create(POOL, "v1", I1, 0)
+    reads.clear()
+    listed = {e["vol_name"]: e["vol_uuid"] for e in svc.export_list()}
+    assert listed["v1"] == pools[0].vols["v1"].uuid != old_uuid
+    assert reads == [naming.backstore_name(POOL, "v1")]  # only the new LUN was read
+
+
+def test_export_destroy_reads_one_acl_and_asks_the_kernel_about_the_lun(env, monkeypatch) -> None:
+    """export_destroy reads no other ACL: whether another initiator still maps the
+    volume's TPG LUN is one question to the kernel, asked only when the LUN could go."""
+    svc, cfs, _, _ = env
+    for wwn in (I1, I2, I3):
+        svc.export_create(POOL, "v1", wwn, 0)
+    svc.export_create(POOL, "v2", I1, 1)
+    full_reads = []
+    real_read = cfs.read
+    monkeypatch.setattr(
+        cfs, "read", lambda acls=True, **kw: full_reads.append(acls) or real_read(acls, **kw)
+    )
+    cfs.lun_probes = 0
+    svc.export_destroy(POOL, "v1", I1)  # I2 and I3 still map it: kept
+    assert cfs.lun_probes == 1 and True not in full_reads
+    assert sorted(e["initiator_wwn"] for e in svc.export_list() if e["vol_name"] == "v1") == [
+        I2,
+        I3,
+    ]
+    svc.export_destroy(POOL, "v1", I2)
+    svc.export_destroy(POOL, "v1", I3)  # the last: LUN and backstore go
+    assert cfs.find_backstore(naming.backstore_name(POOL, "v1")) is None
+    assert [e["vol_name"] for e in svc.export_list()] == ["v2"]
+
+
+@pytest.mark.parametrize(
+    ("err", "in_use"),
+    [(errno.EBUSY, True), (errno.ENOTEMPTY, False), (errno.ENOENT, False), (errno.EIO, True)],
+)
+def test_lun_in_use_is_configfs_refusing_rmdir(tmp_path, monkeypatch, err, in_use) -> None:
+    """The kernel's answer: EBUSY (a mapped LUN links to it) before ENOTEMPTY (its own
+    link to the backstore); anything else keeps the LUN."""
+    from targetd_lio.cfs import Configfs
+
+    asked = []
+
+    def rmdir(path):
+        asked.append(str(path))
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    cfs = Configfs(TARGET, root=tmp_path)
+    assert cfs.lun_in_use(7) is in_use
+    assert asked == [str(cfs.lun_dir(7))]
+
+
+def test_a_last_export_removal_the_state_file_cannot_record_attaches_again(
+    env, monkeypatch
+) -> None:
+    """The last export of a volume goes (its backstore removed, the volume detached), then
+    the state file cannot be written: the rollback attaches the volume again and makes
+    the backstore again on the device the pool gives now."""
+    from targetd_lio import state as state_mod
+
+    svc, cfs, pools, _ = env
+    calls = _record_attach(pools[0])
+    svc.export_create(POOL, "v1", I1, 0)
+    svc._ready()
+    before = cfs.snapshot()
+    monkeypatch.setattr(state_mod, "os", FullDisk(0))
+    with pytest.raises(TargetdError):
+        svc.export_destroy(POOL, "v1", I1)
+    assert calls == [("attach", "v1"), ("detach", "v1"), ("attach", "v1")]
+    assert cfs.snapshot() == before
+    monkeypatch.undo()
+    assert svc.volume_exported(POOL, "v1")

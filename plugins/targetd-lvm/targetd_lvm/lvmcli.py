@@ -51,6 +51,20 @@ _VG_METADATA_FULL = re.compile(
 )
 
 
+#: LVM's line when a thin pool's data or metadata use is past the point where it makes
+#: no new thin volume or snapshot (lib/metadata/lv_manip.c, pool_below_threshold)
+_THIN_POOL_FULL = re.compile(
+    r"Cannot create new thin volume, free space in thin pool (?P<pool>\S+) reached threshold"
+)
+#: the warning before it when the data is full (LVM 2.03.16 in the appliance)
+_THIN_DATA_FULL = re.compile(r"Thin pool \S+ is out of data space")
+#: and the one when the metadata is the reason (lib/metadata/thin_manip.c)
+_THIN_METADATA_LOW = re.compile(
+    r"Remaining free space in metadata of thin pool \S+ is too low \((?P<used>[\d.]+)% >= "
+    r"(?P<limit>[\d.]+)%\)"
+)
+
+
 def _limit_reached(stderr: str) -> str | None:
     """A message saying which storage limit a failed command hit and what to do, or None.
 
@@ -63,6 +77,30 @@ def _limit_reached(stderr: str) -> str | None:
             f"on {m['pv']}): LVM cannot record another change in it; nothing was changed. "
             "Give the volume group a PV with a larger metadata area (pvcreate "
             "--metadatasize), see 'Pools for many volumes' in the operations guide"
+        )
+    m = _THIN_POOL_FULL.search(stderr)
+    if m is not None:
+        pool = m["pool"]
+        low = _THIN_METADATA_LOW.search(stderr)
+        if low is not None:
+            why = (
+                f"its metadata is {low['used']}% used, at or past the {low['limit']}% LVM "
+                "keeps in reserve"
+            )
+            remedy = f"lvextend --poolmetadatasize +SIZE {pool}"
+        elif _THIN_DATA_FULL.search(stderr):
+            why = "its data space is full"
+            remedy = f"lvextend -L +SIZE {pool}"
+        else:
+            why = "its data or its metadata is full (lvs -o data_percent,metadata_percent)"
+            remedy = (
+                f"lvextend -L +SIZE {pool} for data, lvextend --poolmetadatasize +SIZE {pool} "
+                "for metadata"
+            )
+        return (
+            f"thin pool {pool} takes no new volume or snapshot: {why}; nothing was made. "
+            f"Extend it ({remedy}) or remove volumes no longer needed, see 'Pools for many "
+            "volumes' in the operations guide"
         )
     return None
 

@@ -64,3 +64,37 @@ def test_a_full_vg_metadata_area_says_so_and_what_to_do(monkeypatch):
     assert e.value.code == -1
     assert "metadata area of volume group vg-mdtest is full" in msg
     assert "521472 bytes" in msg and "/dev/loop0" in msg and "--metadatasize" in msg
+
+
+@pytest.mark.parametrize(
+    ("stderr", "says"),
+    [
+        (  # metadata past LVM's reserve: LVM warns, then refuses
+            "  WARNING: Remaining free space in metadata of thin pool vg-t/tp is too low "
+            "(76.46% >= 75.00%). Resize is recommended.\n"
+            "  Cannot create new thin volume, free space in thin pool vg-t/tp reached "
+            "threshold.\n",
+            ["metadata is 76.46% used", "75.00%", "lvextend --poolmetadatasize +SIZE vg-t/tp"],
+        ),
+        (  # data full: what LVM 2.03.16 printed in the appliance (real-kernel test)
+            "  WARNING: Thin pool vg-t/tp is out of data space.\n"
+            "  Cannot create new thin volume, free space in thin pool vg-t/tp reached threshold.\n",
+            ["its data space is full", "lvextend -L +SIZE vg-t/tp"],
+        ),
+        (  # the refusal alone: either may be the reason
+            "  Cannot create new thin volume, free space in thin pool vg-t/tp reached threshold.\n",
+            ["data or its metadata is full", "lvextend -L +SIZE vg-t/tp", "--poolmetadatasize"],
+        ),
+    ],
+    ids=["metadata", "data", "either"],
+)
+def test_a_full_thin_pool_says_which_and_what_to_do(monkeypatch, stderr, says):
+    monkeypatch.setattr(lvmcli, "run", fake_run(5, "", stderr)[0])
+    with pytest.raises(TargetdError) as e:
+        lvmcli.lvm("lvcreate", "-n", "x", "-V", "1m", "--thinpool", "vg-t/tp")
+    msg = e.value.message
+    assert e.value.code == -1
+    assert msg.startswith("lvcreate failed: thin pool vg-t/tp takes no new volume or snapshot")
+    assert "nothing was made" in msg and "Pools for many volumes" in msg
+    for part in says:
+        assert part in msg
