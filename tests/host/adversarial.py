@@ -471,7 +471,9 @@ def consistency_problems(
     host_fs = {
         p.split("/", 1)[1]
         for p in svs
-        if p.startswith("targetd_fs/") and p.count("/") == 1 and not p.startswith("targetd_fs/.new-")
+        if p.startswith("targetd_fs/")
+        and p.count("/") == 1
+        and not p.startswith("targetd_fs/.new-")
     }
     if set(api_fs) != host_fs:
         problems.append(f"fs_list {sorted(api_fs)} but btrfs has {sorted(host_fs)}")

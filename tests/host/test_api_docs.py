@@ -10,6 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_api_reference_is_up_to_date() -> None:
-    r = subprocess.run([sys.executable, str(ROOT / "contrib" / "gen-api-docs"), "--check"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "contrib" / "gen-api-docs"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr

@@ -7,12 +7,14 @@ or written to <state dir>/env by `contrib/appliance up`).
     cp = guest_exec(["lvs", "--reportformat", "json"])        # CompletedProcess, bytes output
     guest_exec("dd of=/tmp/x bs=1M", input=b"..." )            # a string runs under bash -c
 """
+
 import os
 import subprocess
 import sys
 
-_AD = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                    "..", "..", "contrib", "appliance.d"))
+_AD = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib", "appliance.d")
+)
 if _AD not in sys.path:
     sys.path.insert(0, _AD)
 
@@ -26,13 +28,19 @@ APPLIANCE = os.path.join(os.path.dirname(_AD), "appliance")
 def instance() -> Instance:
     d = os.environ.get("TARGETD_APPLIANCE_DIR")
     if not d:
-        raise ApplianceError("TARGETD_APPLIANCE_DIR is not set: run the tests with "
-                             "`contrib/appliance run -- python3 -m pytest tests/realkernel`")
+        raise ApplianceError(
+            "TARGETD_APPLIANCE_DIR is not set: run the tests with "
+            "`contrib/appliance run -- python3 -m pytest tests/realkernel`"
+        )
     return Instance(d)
 
 
-def guest_exec(cmd: list[str] | str, input: bytes | None = None, check: bool = True,
-               timeout: float | None = 300) -> subprocess.CompletedProcess:
+def guest_exec(
+    cmd: list[str] | str,
+    input: bytes | None = None,
+    check: bool = True,
+    timeout: float | None = 300,
+) -> subprocess.CompletedProcess:
     """Run cmd as root in the appliance; a string runs with `bash -c`.
 
     Returns CompletedProcess(args, returncode, stdout: bytes, stderr: bytes); returncode -N
@@ -46,5 +54,7 @@ def reboot(timeout: int = 900) -> None:
     """Reboot the appliance, keeping its disks and /etc/target, /etc/exports.d, /etc/iscsi.
 
     Returns when targetd's API answers again (same URL, credentials and CA)."""
-    subprocess.run([sys.executable, APPLIANCE, "--dir", instance().dir, "reboot",
-                    "--timeout", str(timeout)], check=True)
+    subprocess.run(
+        [sys.executable, APPLIANCE, "--dir", instance().dir, "reboot", "--timeout", str(timeout)],
+        check=True,
+    )

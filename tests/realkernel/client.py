@@ -1,4 +1,5 @@
 """JSON-RPC client of the real-kernel tier (stdlib only): HTTPS, basic auth, the appliance's CA."""
+
 import base64
 import http.client
 import json
@@ -30,8 +31,9 @@ class RPCClient:
 
     def _connection(self):
         if self.conn is None:
-            self.conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
-                                                    context=self.ctx)
+            self.conn = http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.timeout, context=self.ctx
+            )
         return self.conn
 
     def close(self):

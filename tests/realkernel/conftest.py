@@ -3,6 +3,7 @@
 
 This tier never skips: without the TARGETD_* environment every test fails.
 """
+
 import os
 
 import pytest
@@ -10,16 +11,25 @@ import pytest
 from tests.realkernel.appliance import guest_exec as _guest_exec
 from tests.realkernel.client import RPCClient, RPCError  # noqa: F401 - RPCError for tests
 
-REQUIRED = ("TARGETD_URL", "TARGETD_USER", "TARGETD_PASSWORD", "TARGETD_CA", "TARGETD_APPLIANCE_DIR")
+REQUIRED = (
+    "TARGETD_URL",
+    "TARGETD_USER",
+    "TARGETD_PASSWORD",
+    "TARGETD_CA",
+    "TARGETD_APPLIANCE_DIR",
+)
 
 
 @pytest.fixture(scope="session")
 def appliance_env():
     missing = [k for k in REQUIRED if not os.environ.get(k)]
     if missing:
-        pytest.fail(f"the real-kernel tier needs {', '.join(missing)}: run it with "
-                    "`contrib/appliance run -- python3 -m pytest tests/realkernel` "
-                    "(or `contrib/appliance up` and source <state dir>/env)", pytrace=False)
+        pytest.fail(
+            f"the real-kernel tier needs {', '.join(missing)}: run it with "
+            "`contrib/appliance run -- python3 -m pytest tests/realkernel` "
+            "(or `contrib/appliance up` and source <state dir>/env)",
+            pytrace=False,
+        )
     return {k: os.environ[k] for k in REQUIRED}
 
 
@@ -30,8 +40,12 @@ def _require_appliance(appliance_env):
 
 @pytest.fixture(scope="session")
 def rpc_client(appliance_env):
-    c = RPCClient(appliance_env["TARGETD_URL"], appliance_env["TARGETD_USER"],
-                  appliance_env["TARGETD_PASSWORD"], appliance_env["TARGETD_CA"])
+    c = RPCClient(
+        appliance_env["TARGETD_URL"],
+        appliance_env["TARGETD_USER"],
+        appliance_env["TARGETD_PASSWORD"],
+        appliance_env["TARGETD_CA"],
+    )
     yield c
     c.close()
 

@@ -1,5 +1,6 @@
 """The appliance keeps its pools and persistent state across a reboot (later tests of
 persistence rely on it): LVM, ZFS and btrfs objects, /etc/target, /etc/exports.d, /etc/iscsi."""
+
 import uuid
 
 from tests.realkernel.appliance import reboot
@@ -21,7 +22,9 @@ def test_reboot_keeps_pools_and_state(guest_exec, rpc):
     before = guest_exec("cat /proc/sys/kernel/random/boot_id /etc/iscsi/initiatorname.iscsi").stdout
     try:
         reboot()
-        after = guest_exec("cat /proc/sys/kernel/random/boot_id /etc/iscsi/initiatorname.iscsi").stdout
+        after = guest_exec(
+            "cat /proc/sys/kernel/random/boot_id /etc/iscsi/initiatorname.iscsi"
+        ).stdout
         assert after.splitlines()[0] != before.splitlines()[0], "the guest did not reboot"
         assert after.splitlines()[1:] == before.splitlines()[1:], "initiator name changed"
         guest_exec(f"""set -e
@@ -38,8 +41,11 @@ def test_reboot_keeps_pools_and_state(guest_exec, rpc):
         names = {p["name"] for p in rpc("pool_list")}
         assert {"vg-targetd/thin_pool", "/mnt/btrfs"} <= names
     finally:
-        guest_exec(f"""
+        guest_exec(
+            f"""
             rm -f /etc/exports.d/rb_{t}.exports /etc/target/rb_{t}; exportfs -ra
             btrfs -q subvolume delete {sv}
             zfs destroy {zvol}; zfs destroy {zfs}
-            lvremove -q -y {lv} vg-targetd-thick/rb_{t}""", check=False)
+            lvremove -q -y {lv} vg-targetd-thick/rb_{t}""",
+            check=False,
+        )

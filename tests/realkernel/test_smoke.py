@@ -1,5 +1,6 @@
 """Smoke tests of the real-kernel tier: the appliance's pools exist in the guest and through
 the API, and the exec channel returns exit status, output and stdin faithfully."""
+
 import hashlib
 import json
 import os
@@ -37,7 +38,9 @@ def test_unknown_method_is_a_json_rpc_error(rpc):
 
 # --- the pools, seen from inside the guest ------------------------------------------------
 def test_guest_lvm_pools(guest_exec):
-    out = guest_exec(["lvs", "--reportformat", "json", "-o", "vg_name,lv_name,lv_attr,lv_size"]).stdout
+    out = guest_exec(
+        ["lvs", "--reportformat", "json", "-o", "vg_name,lv_name,lv_attr,lv_size"]
+    ).stdout
     lvs = json.loads(out)["report"][0]["lv"]
     thin = [lv for lv in lvs if (lv["vg_name"], lv["lv_name"]) == ("vg-targetd", "thin_pool")]
     assert thin, lvs
@@ -53,7 +56,9 @@ def test_guest_zfs_pool(guest_exec):
     rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
     assert "zfs-targetd" in rows and "zfs-targetd/block" in rows, out
     assert rows["zfs-targetd/fs"][1:] == ["filesystem", "/zfs-targetd/fs", "yes"], out
-    health = guest_exec(["zpool", "list", "-H", "-o", "health", "zfs-targetd"]).stdout.decode().strip()
+    health = (
+        guest_exec(["zpool", "list", "-H", "-o", "health", "zfs-targetd"]).stdout.decode().strip()
+    )
     assert health == "ONLINE"
 
 
@@ -64,8 +69,10 @@ def test_guest_btrfs_pool(guest_exec):
 
 def test_guest_storage_kernel_is_real(guest_exec):
     """configfs with LIO, nfsd and the NVMe target are there: the point of this tier."""
-    cp = guest_exec("ls -d /sys/kernel/config/target/core /sys/kernel/config/nvmet /proc/fs/nfsd/threads "
-                    "&& grep -qw ^iscsi_target_mod /proc/modules && pgrep -x iscsid && pgrep -x rpc.mountd")
+    cp = guest_exec(
+        "ls -d /sys/kernel/config/target/core /sys/kernel/config/nvmet /proc/fs/nfsd/threads "
+        "&& grep -qw ^iscsi_target_mod /proc/modules && pgrep -x iscsid && pgrep -x rpc.mountd"
+    )
     assert cp.returncode == 0
 
 
@@ -74,12 +81,16 @@ def test_zvol_links_appear_and_go(guest_exec):
     name = f"zfs-targetd/block/smoke-{uuid.uuid4().hex[:8]}"
     guest_exec(["zfs", "create", "-V", "16M", name])
     try:
-        guest_exec(f"for i in $(seq 100); do [ -b /dev/zvol/{name} ] && exit 0; sleep 0.1; done; exit 1")
+        guest_exec(
+            f"for i in $(seq 100); do [ -b /dev/zvol/{name} ] && exit 0; sleep 0.1; done; exit 1"
+        )
         dev = guest_exec(["readlink", "-f", f"/dev/zvol/{name}"]).stdout.decode().strip()
         assert dev.startswith("/dev/zd"), dev
     finally:
         guest_exec(["zfs", "destroy", name])
-    guest_exec(f"for i in $(seq 100); do [ -e /dev/zvol/{name} ] || exit 0; sleep 0.1; done; exit 1")
+    guest_exec(
+        f"for i in $(seq 100); do [ -e /dev/zvol/{name} ] || exit 0; sleep 0.1; done; exit 1"
+    )
 
 
 # --- the exec channel ---------------------------------------------------------------------
@@ -111,7 +122,9 @@ def test_exec_timeout_kills_the_command(guest_exec):
     with pytest.raises(subprocess.TimeoutExpired):
         guest_exec(["sleep", "30"], timeout=1)
     # the killed command is gone (its process group was killed)
-    guest_exec("for i in $(seq 50); do pgrep -x -f 'sleep 30' >/dev/null || exit 0; sleep 0.1; done; exit 1")
+    guest_exec(
+        "for i in $(seq 50); do pgrep -x -f 'sleep 30' >/dev/null || exit 0; sleep 0.1; done; exit 1"
+    )
 
 
 def test_exec_many_calls_and_concurrency(guest_exec):
