@@ -44,6 +44,7 @@ from .pools import (
     PoolInfo,
     Snapshot,
     Volume,
+    detach_quietly,
     device_size,
 )
 from .registry import Declare, Register
@@ -83,6 +84,7 @@ __all__ = [
     "check_component",
     "check_name",
     "check_size",
+    "detach_quietly",
     "device_size",
     "impl",
     "rpc_method",

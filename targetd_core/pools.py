@@ -261,3 +261,17 @@ def device_size(device: str | None) -> int:
         return os.lseek(fd, 0, os.SEEK_END)
     finally:
         os.close(fd)
+
+
+def detach_quietly(pool: BlockPool, volume: str) -> None:
+    """``pool.detach(volume)`` after a volume's last export is gone; a failure is logged,
+    not raised: the export is gone either way, and a device still attached is found
+    again by the volume's next export."""
+    try:
+        pool.detach(volume)
+    except Exception as exc:  # noqa: BLE001 - never fail the removal for it
+        import structlog
+
+        structlog.get_logger("targetd.pools").warning(
+            "could not detach a volume", pool=pool.name, volume=volume, error=str(exc)
+        )

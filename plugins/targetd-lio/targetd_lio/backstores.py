@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from targetd_core.plugin import BlockPool, Undo, Volume
+from targetd_core.plugin import BlockPool, Undo, Volume, detach_quietly
 
 from . import naming
 from .base import LioBase, log
@@ -93,12 +93,3 @@ class BackstoresMixin(LioBase):
         log.info("an unused backstore of a destroyed volume was removed", backstore=name)
         if pool in self.core.block_pools:
             detach_quietly(self.core.block_pools[pool], volume)
-
-
-def detach_quietly(pool: BlockPool, volume: str) -> None:
-    """``pool.detach(volume)``; a failure is logged: the export is gone either way, and a
-    device still attached is found again by the next export."""
-    try:
-        pool.detach(volume)
-    except Exception as exc:  # noqa: BLE001 - never fail the removal for it
-        log.warning("could not detach a volume", pool=pool.name, volume=volume, error=str(exc))

@@ -29,6 +29,7 @@ from targetd_core.plugin import (
     TargetdError,
     Undo,
     Volume,
+    detach_quietly,
     device_size,
 )
 
@@ -527,12 +528,3 @@ class NvmetExports(ExportHandler):
                         self.cfs.link_port(pid, subsys)
         self.state.save(doc)
         return counts
-
-
-def detach_quietly(pool: BlockPool, volume: str) -> None:
-    """``pool.detach(volume)``; a failure is logged: the export is gone either way, and a
-    device still attached is found again by the next export."""
-    try:
-        pool.detach(volume)
-    except Exception as exc:  # noqa: BLE001 - never fail the removal for it
-        log.warning("could not detach a volume", pool=pool.name, volume=volume, error=str(exc))
