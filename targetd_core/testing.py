@@ -23,7 +23,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .core import Core, PluginInfo
 from .errors import TargetdError
@@ -43,6 +43,7 @@ __all__ = [
     "StartupError",
     "assert_error",
     "build",
+    "record_attach",
     "startup_problems",
 ]
 
@@ -164,3 +165,20 @@ def assert_error(code: int, call: Callable[..., Any], *args: Any, **kwargs: Any)
             ) from exc
         return exc
     raise AssertionError(f"expected error {int(code)}, got the result {result!r}")
+
+
+def record_attach(pool: Any) -> list[tuple[str, str]]:
+    """Make a test's block pool record its ``attach``/``detach`` calls, in order, as
+    ``("attach", volume)`` / ``("detach", volume)``; ``attach`` still answers the pool's
+    ``device_path``. For an export handler's test: a volume is attached for its first
+    export and detached after its last."""
+    calls: list[tuple[str, str]] = []
+    device_path = pool.device_path
+
+    def attach(name: str) -> str:
+        calls.append(("attach", name))
+        return cast(str, device_path(name))
+
+    pool.attach = attach
+    pool.detach = lambda name: calls.append(("detach", name))
+    return calls

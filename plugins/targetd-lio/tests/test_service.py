@@ -19,6 +19,7 @@ from targetd_lio import naming
 from targetd_lio.service import LioExports
 
 from targetd_core.plugin import TargetdError
+from targetd_core.testing import record_attach
 
 TARGET = "iqn.2003-01.org.linux-iscsi.test:targetd"
 I1 = "iqn.1994-05.com.example:host1"
@@ -479,22 +480,9 @@ def test_tpg_lun_numbers_exhausted_is_a_clear_error_and_leaves_nothing(env, monk
     assert not svc.volume_exported(POOL, "v4")
 
 
-def _record_attach(pool) -> list[tuple[str, str]]:  # noqa: ANN001
-    calls: list[tuple[str, str]] = []
-    device_path = pool.device_path
-
-    def attach(name: str) -> str:
-        calls.append(("attach", name))
-        return device_path(name)
-
-    pool.attach = attach
-    pool.detach = lambda name: calls.append(("detach", name))
-    return calls
-
-
 def test_volume_attached_for_its_backstore_detached_after(env) -> None:
     svc, cfs, pools, _ = env
-    calls = _record_attach(pools[0])
+    calls = record_attach(pools[0])
     svc.export_create(POOL, "v1", I1, 0)
     svc.export_create(POOL, "v1", I2, 0)  # the same backstore: no second attach
     assert calls == [("attach", "v1")]
@@ -507,7 +495,7 @@ def test_volume_attached_for_its_backstore_detached_after(env) -> None:
 @pytest.mark.parametrize("step", ["create_backstore", "create_lun", "create_mapped_lun"])
 def test_failed_export_create_detaches_again(env, step: str) -> None:
     svc, cfs, pools, _ = env
-    calls = _record_attach(pools[0])
+    calls = record_attach(pools[0])
     cfs.fail_on = step
     with pytest.raises(TargetdError):
         svc.export_create(POOL, "v1", I1, 0)
@@ -594,7 +582,7 @@ def test_a_last_export_removal_the_state_file_cannot_record_attaches_again(
     from targetd_lio import state as state_mod
 
     svc, cfs, pools, _ = env
-    calls = _record_attach(pools[0])
+    calls = record_attach(pools[0])
     svc.export_create(POOL, "v1", I1, 0)
     svc._ready()
     before = cfs.snapshot()

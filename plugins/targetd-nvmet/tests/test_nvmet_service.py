@@ -14,6 +14,7 @@ from targetd_nvmet import naming
 from targetd_nvmet.service import NvmetExports
 
 from targetd_core.plugin import TargetdError
+from targetd_core.testing import record_attach
 
 PREFIX = "nqn.2003-01.org.targetd:test"
 H1 = "nqn.2014-08.org.example:host-one"
@@ -322,22 +323,9 @@ def test_restore_goes_on_after_a_host_that_fails(tmp_path: Path) -> None:
     assert len(os.listdir(cfs.root / "hosts")) == 1  # the failed host's entry was undone
 
 
-def _record_attach(pool) -> list[tuple[str, str]]:  # noqa: ANN001
-    calls: list[tuple[str, str]] = []
-    device_path = pool.device_path
-
-    def attach(name: str) -> str:
-        calls.append(("attach", name))
-        return device_path(name)
-
-    pool.attach = attach
-    pool.detach = lambda name: calls.append(("detach", name))
-    return calls
-
-
 def test_volume_attached_for_first_export_detached_after_last(tmp_path: Path) -> None:
     svc, cfs, pools = make(tmp_path)
-    calls = _record_attach(pools[0])
+    calls = record_attach(pools[0])
     svc.export_create("vg/thin", "v1", H1, None)
     svc.export_create("vg/thin", "v1", H2, None)
     assert calls == [("attach", "v1"), ("attach", "v1")]
@@ -349,7 +337,7 @@ def test_volume_attached_for_first_export_detached_after_last(tmp_path: Path) ->
 
 def test_failed_create_detaches_again(tmp_path: Path) -> None:
     svc, cfs, pools = make(tmp_path)
-    calls = _record_attach(pools[0])
+    calls = record_attach(pools[0])
     cfs.fail_at = 0
     with pytest.raises(TargetdError):
         svc.export_create("vg/thin", "v1", H1, None)
