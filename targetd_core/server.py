@@ -77,6 +77,46 @@ class _GracefulArbiter(Arbiter):
         self.handle_term()
 
 
+#: the signals that stop a worker (gunicorn: TERM graceful, QUIT quick; targetd: INT as TERM)
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def _queued_signals(server: Any) -> list[int]:
+    """The signals the master's handler queued in this (forked) process: a list in
+    gunicorn 20.1, a queue in later releases (drained: this copy is never read again)."""
+    queue = getattr(server, "SIG_QUEUE", None)
+    if isinstance(queue, list):
+        return list(queue)
+    found: list[int] = []
+    get = getattr(queue, "get_nowait", None)
+    while get is not None:
+        try:
+            found.append(get())
+        except Exception:  # noqa: BLE001 - queue.Empty
+            break
+    return found
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    """Take over the stop signals as soon as a worker is forked.
+
+    Until gunicorn installs the worker's own handlers (late in ``init_process``), the
+    child still has the master's, which only queue a signal for the master's loop; a
+    worker forked just before a stop (the master sends it SIGTERM at once) swallowed it,
+    booted and served on until the master killed it after ``graceful_timeout`` (60 s):
+    a stop that took a minute, about once in fifteen starts on gunicorn 20.1
+    (``tests/host/test_operations.py``). Now such a signal, and one queued before this
+    hook ran, ends the worker as soon as it has booted."""
+
+    def stop(signum: int, frame: Any) -> None:
+        worker.alive = False
+
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, stop)
+    if any(sig in _STOP_SIGNALS for sig in _queued_signals(server)):
+        worker.alive = False
+
+
 def _post_worker_init(worker: Any) -> None:
     signal.signal(signal.SIGINT, worker.handle_exit)
 
@@ -110,6 +150,7 @@ def gunicorn_options(config: Config, bind: str | None = None) -> dict[str, Any]:
         "logger_class": StructlogGunicornLogger,
         "loglevel": config["log_level"],
         "proc_name": "targetd",
+        "post_fork": _post_fork,
         "post_worker_init": _post_worker_init,
         "child_exit": _child_exit,
         "limit_request_field_size": 8190,

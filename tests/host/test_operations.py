@@ -175,3 +175,37 @@ def test_ready_notification_once_listening(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(30)
         sock.close()
+
+
+def test_a_stop_right_after_start_is_prompt(tmp_path: Path) -> None:
+    """SIGTERM as soon as the first worker answers, while the other may still be
+    booting (gunicorn forks workers up to 0.1 s apart; four of them here): every stop ends in seconds. A
+    worker forked just before the stop used to take the master's SIGTERM with the
+    master's inherited handler (which only queues it) and serve on until killed after
+    graceful_timeout: a minute, one start in a few on gunicorn 20.1."""
+    for attempt in range(10):
+        (tmp_path / str(attempt)).mkdir()
+        cfg = write_config(tmp_path / str(attempt), workers=4)  # more workers still booting
+        bind = [line for line in cfg.read_text().splitlines() if line.startswith("bind:")][0]
+        host, port = bind.split(": ", 1)[1].strip("'\"").rsplit(":", 1)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "targetd_core", "-c", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if requests.get(f"http://{host}:{port}/healthz", timeout=5).ok:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < deadline, "no worker answered /healthz"
+                time.sleep(0.01)
+            proc.terminate()
+            proc.wait(20)  # TimeoutExpired: the stop hung
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
