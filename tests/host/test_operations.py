@@ -140,6 +140,33 @@ def test_metrics_add_up_across_two_workers(metered: Daemon) -> None:
     assert len(files) >= 2
 
 
+def _address(cfg: Path) -> tuple[str, int]:
+    bind = [line for line in cfg.read_text().splitlines() if line.startswith("bind:")][0]
+    host, port = bind.split(": ", 1)[1].strip("'\"").rsplit(":", 1)
+    return host, int(port)
+
+
+def _start(cfg: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "targetd_core", "-c", str(cfg)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_for_a_worker(host: str, port: int, pause: float) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"http://{host}:{port}/healthz", timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "no worker answered /healthz"
+        time.sleep(pause)
+
+
 def test_ready_notification_once_listening(tmp_path: Path) -> None:
     """Type=notify: READY=1 arrives on $NOTIFY_SOCKET, and by then the port answers."""
     sock_path = tmp_path / "notify.sock"
@@ -147,30 +174,14 @@ def test_ready_notification_once_listening(tmp_path: Path) -> None:
     sock.bind(str(sock_path))
     sock.settimeout(30)
     cfg = write_config(tmp_path)
-    bind = [line for line in cfg.read_text().splitlines() if line.startswith("bind:")][0]
-    host, port = bind.split(": ", 1)[1].strip("'\"").rsplit(":", 1)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "targetd_core", "-c", str(cfg)],
-        env={**os.environ, "NOTIFY_SOCKET": str(sock_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    host, port = _address(cfg)
+    proc = _start(cfg, {"NOTIFY_SOCKET": str(sock_path)})
     try:
         msg = sock.recv(4096).decode()
         assert "READY=1" in msg
-        with socket.create_connection((host, int(port)), timeout=5):
+        with socket.create_connection((host, port), timeout=5):
             pass
-        # Stop only once a worker answers: a SIGTERM while workers still boot makes
-        # gunicorn wait out its graceful timeout, which is not what this test is about.
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://{host}:{port}/healthz", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "no worker answered /healthz"
-            time.sleep(0.2)
+        _wait_for_a_worker(host, port, 0.2)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -178,31 +189,17 @@ def test_ready_notification_once_listening(tmp_path: Path) -> None:
 
 
 def test_a_stop_right_after_start_is_prompt(tmp_path: Path) -> None:
-    """SIGTERM as soon as the first worker answers, while the other may still be
-    booting (gunicorn forks workers up to 0.1 s apart; four of them here): every stop ends in seconds. A
-    worker forked just before the stop used to take the master's SIGTERM with the
-    master's inherited handler (which only queues it) and serve on until killed after
-    graceful_timeout: a minute, one start in a few on gunicorn 20.1."""
+    """SIGTERM as soon as the first worker answers, while others may still be booting
+    (gunicorn forks workers up to 0.1 s apart; four of them here): every stop ends in
+    seconds. A worker forked just before the stop used to take the master's SIGTERM
+    with the master's inherited handler (which only queues it) and serve on until
+    killed after graceful_timeout: a minute, one start in a few on gunicorn 20.1."""
     for attempt in range(10):
         (tmp_path / str(attempt)).mkdir()
         cfg = write_config(tmp_path / str(attempt), workers=4)  # more workers still booting
-        bind = [line for line in cfg.read_text().splitlines() if line.startswith("bind:")][0]
-        host, port = bind.split(": ", 1)[1].strip("'\"").rsplit(":", 1)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "targetd_core", "-c", str(cfg)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = _start(cfg)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if requests.get(f"http://{host}:{port}/healthz", timeout=5).ok:
-                        break
-                except requests.RequestException:
-                    pass
-                assert time.monotonic() < deadline, "no worker answered /healthz"
-                time.sleep(0.01)
+            _wait_for_a_worker(*_address(cfg), 0.01)
             proc.terminate()
             proc.wait(20)  # TimeoutExpired: the stop hung
         finally:

@@ -58,3 +58,22 @@ def reboot(timeout: int = 900) -> None:
         [sys.executable, APPLIANCE, "--dir", instance().dir, "reboot", "--timeout", str(timeout)],
         check=True,
     )
+
+
+def restart_targetd(rpc, rpc_client, guest_exec, timeout: float = 300) -> None:
+    """``targetd-ctl restart`` in the guest, then wait until the API answers again."""
+    import time
+
+    from tests.realkernel.client import RPCError
+
+    guest_exec(["targetd-ctl", "restart"], timeout=120)
+    rpc_client.close()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rpc("pool_list")
+            return
+        except (OSError, AssertionError, RPCError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from tests.realkernel.appliance import restart_targetd
 from tests.realkernel.client import RPCError
 from tests.realkernel.lio_helpers import (
     CORE,
@@ -38,22 +39,6 @@ def write_state(guest_exec, doc: dict) -> None:
     """Replace targetd's LIO state file in the guest (atomically, mode 0600)."""
     guest_exec(f"cat > {STATE}.new && chmod 600 {STATE}.new && mv {STATE}.new {STATE}",
                input=json.dumps(doc).encode())  # fmt: skip
-
-
-def restart_targetd(rpc, rpc_client, guest_exec, timeout: float = 300) -> None:
-    """targetd-ctl restart in the guest, then wait until the API answers again."""
-    guest_exec(["targetd-ctl", "restart"], timeout=120)
-    rpc_client.close()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            rpc("pool_list")
-            return
-        except (OSError, AssertionError):
-            if time.monotonic() > deadline:
-                raise
-            rpc_client.close()
-            time.sleep(2)
 
 
 def code_of(call, *args, **kwargs) -> int:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.realkernel.appliance import restart_targetd
 from tests.realkernel.client import RPCError
 from tests.realkernel.lio_helpers import Initiator, MiB, iqn
 from tests.realkernel.lvm_helpers import read_digest, unique, write_random
@@ -20,21 +21,6 @@ POOL = "rbd"
 CONFIG = "/etc/target/targetd.yaml"
 RBD_CONFIG = "\n# added by tests/realkernel/test_rbd.py\nrbd_pools: [rbd]\nrbd_client: targetd\n"
 ADMIN = ["--id", "admin", "--pool", POOL]
-
-
-def restart_targetd(rpc, rpc_client, guest_exec, timeout: float = 300) -> None:
-    guest_exec(["targetd-ctl", "restart"], timeout=120)
-    rpc_client.close()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            rpc("pool_list")
-            return
-        except (OSError, AssertionError, RPCError):
-            if time.monotonic() > deadline:
-                raise
-            rpc_client.close()
-            time.sleep(2)
 
 
 @pytest.fixture(scope="module")
