@@ -32,13 +32,7 @@ class AclsMixin(LioBase):
                     f"the recorded CHAP settings of {wwn} in {self.state.path} are invalid "
                     f"({problem}); set them again with initiator_set_auth",
                 )
-            self.cfs.set_acl_auth(
-                wwn,
-                creds.get("in_user", ""),
-                creds.get("in_pass", ""),
-                creds.get("out_user", ""),
-                creds.get("out_pass", ""),
-            )
+            self.cfs.put_acl_auth(wwn, creds)
         view.acls[wwn] = Acl(wwn, tag)
 
     def initiator_set_auth(
@@ -82,7 +76,5 @@ class AclsMixin(LioBase):
             self.state.save(doc)
         except BaseException:  # not recorded: put LIO's settings back as they were
             with contextlib.suppress(Exception):
-                self.cfs.set_acl_auth(
-                    wwn, old["in_user"], old["in_pass"], old["out_user"], old["out_pass"]
-                )
+                self.cfs.put_acl_auth(wwn, old)
             raise

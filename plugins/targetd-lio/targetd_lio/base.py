@@ -239,9 +239,7 @@ class LioBase:
                 if tag:
                     self.cfs.set_tag(wwn, tag)
                 if any(auth.values()):
-                    self.cfs.set_acl_auth(
-                        wwn, auth["in_user"], auth["in_pass"], auth["out_user"], auth["out_pass"]
-                    )
+                    self.cfs.put_acl_auth(wwn, auth)
             present = self.cfs.acl_mapped(wwn)
             for m, t in sorted(mapped.items()):
                 if m not in present:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -506,6 +507,17 @@ class Configfs:
 
     def delete_mapped_lun(self, wwn: str, mapped: int, quiet: bool = False) -> None:
         self._delete_linked_dir(self.mapped_dir(wwn, mapped), f"LUN {mapped} of {wwn}", quiet)
+
+    def put_acl_auth(self, wwn: str, auth: Mapping[str, str]) -> None:
+        """:meth:`set_acl_auth` from a mapping of its four values, as :meth:`acl_auth`
+        and the state file hold them (a value that is missing is unset)."""
+        self.set_acl_auth(
+            wwn,
+            auth.get("in_user", ""),
+            auth.get("in_pass", ""),
+            auth.get("out_user", ""),
+            auth.get("out_pass", ""),
+        )
 
     def set_acl_auth(
         self, wwn: str, in_user: str, in_pass: str, out_user: str, out_pass: str
