@@ -174,16 +174,19 @@ class NvmetExports(ExportHandler):
         if entry is not None and not entry.get("namespaces") and not entry.get("auth"):
             del doc["hosts"][host]
 
+    @staticmethod
+    def _recorded(doc: dict[str, Any], pool: str, volume: str) -> bool:
+        """Whether any host's namespace in the record exports the volume."""
+        return any(
+            isinstance(rec, dict) and (rec.get("pool"), rec.get("volume")) == (pool, volume)
+            for entry in doc["hosts"].values()
+            for rec in entry.get("namespaces", {}).values()
+        )
+
     # -- ExportHandler -----------------------------------------------------------------------
     def volume_exported(self, pool: str, volume: str) -> bool:
-        doc = self.state.load()
-        for entry in doc["hosts"].values():
-            for item in entry.get("namespaces", {}).values():
-                if isinstance(item, dict) and (item.get("pool"), item.get("volume")) == (
-                    pool,
-                    volume,
-                ):
-                    return True
+        if self._recorded(self.state.load(), pool, volume):
+            return True
         if not self.cfs.present():
             return False
         # a namespace of this volume's device in a subsystem made by hand
@@ -331,11 +334,7 @@ class NvmetExports(ExportHandler):
         self._prune(doc, host)
         self._commit(doc, undo)
         log.info("NVMe export removed", pool=pool, volume=vol, host_nqn=host, nsid=nsid)
-        if not any(
-            isinstance(rec, dict) and (rec.get("pool"), rec.get("volume")) == (pool, vol)
-            for e in doc["hosts"].values()
-            for rec in e.get("namespaces", {}).values()
-        ):
+        if not self._recorded(doc, pool, vol):
             detach_quietly(self.core.block_pool(pool), vol)
 
     def host_list(self) -> list[dict[str, Any]]:
