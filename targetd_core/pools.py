@@ -15,6 +15,10 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NotRequired, TypedDict, cast
 
+import structlog
+
+log = structlog.get_logger("targetd.pools")
+
 
 class PoolEntry(TypedDict):
     """A ``pool_list`` entry on the wire."""
@@ -270,8 +274,4 @@ def detach_quietly(pool: BlockPool, volume: str) -> None:
     try:
         pool.detach(volume)
     except Exception as exc:  # noqa: BLE001 - never fail the removal for it
-        import structlog
-
-        structlog.get_logger("targetd.pools").warning(
-            "could not detach a volume", pool=pool.name, volume=volume, error=str(exc)
-        )
+        log.warning("could not detach a volume", pool=pool.name, volume=volume, error=str(exc))
