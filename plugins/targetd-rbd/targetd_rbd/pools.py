@@ -119,7 +119,7 @@ class RbdPool(BlockPool):
     def destroy_volume(self, name: str) -> None:
         # the core has checked that no export handler of this gateway exports it; a mapping
         # left here (a crash between unexport and unmap) would keep a watcher and block it
-        self._unmap_if_mapped(name)
+        self.detach(name)
         with self._io() as io:
             self.cluster.call(self._where(name), lambda: self._rbd().remove(io, name))
 
@@ -185,9 +185,6 @@ class RbdPool(BlockPool):
         return device
 
     def detach(self, name: str) -> None:
-        self._unmap_if_mapped(name)
-
-    def _unmap_if_mapped(self, name: str) -> None:
         device = self._find(name)
         if device is not None:
             devices.unmap_device(self.cluster.spec, device)
