@@ -12,7 +12,9 @@ log level info, JSON log lines to a file; metrics in multiprocess mode) and meas
 (``time.thread_time``, user + system) divided by the calls:
 
 - ``app``: the WSGI application called with a ready environ (auth, JSON-RPC, the lock,
-  metrics, the log line);
+  metrics, the log line), in two parts: until the reply is ready, and in the reply's
+  ``close()``, which the server calls once the reply is sent (the log line is written
+  there, so the client does not wait for it);
 - ``app, no log line``: the same with the log level at warning;
 - ``worker``: targetd's gunicorn worker serving a keep-alive connection over a
   loopback TCP socket (its fast path: ``recv``, parse, environ, application, reply,
@@ -70,8 +72,9 @@ def build_app(state: Path, level: str, log_file: Any, meter: Any = None) -> Any:
     return TargetdApp(Dispatcher(core, meter), auth, meter)
 
 
-def app_cpu(app: Any, calls: int) -> float:
-    """µs of CPU per call of the WSGI application itself."""
+def app_cpu(app: Any, calls: int) -> tuple[float, float]:
+    """µs of CPU per call of the WSGI application itself: until the reply is ready,
+    and in the reply's ``close()``, which a server calls after sending it."""
 
     def start_response(status: str, headers: list[Any], exc_info: Any = None) -> None:
         if not status.startswith("200"):
@@ -84,12 +87,20 @@ def app_cpu(app: Any, calls: int) -> float:
         "CONTENT_LENGTH": str(len(BODY)),
         "HTTP_AUTHORIZATION": AUTH,
     }
-    t0 = time.thread_time()
+    before = after = 0.0
+    clock = time.thread_time
     for _ in range(calls):
         env = dict(base)
         env["wsgi.input"] = io.BytesIO(BODY)
-        b"".join(app(env, start_response))
-    return (time.thread_time() - t0) / calls * 1e6
+        t0 = clock()
+        reply = app(env, start_response)
+        b"".join(reply)
+        t1 = clock()
+        if hasattr(reply, "close"):  # what a server runs after sending (the log line)
+            reply.close()
+        after += clock() - t1
+        before += t1 - t0
+    return before / calls * 1e6, after / calls * 1e6
 
 
 def worker_cpu(app: Any, calls: int) -> float:
@@ -158,10 +169,12 @@ def main() -> int:
             app_cpu(app, 500)  # warm up: caches, lazily built loggers and series
             for _ in range(args.rounds):
                 name = "app" if level == "info" else "app, no log line"
-                results.setdefault(name, []).append(app_cpu(app, args.calls))
+                ready, closing = app_cpu(app, args.calls)
+                results.setdefault(name + ", until the reply is ready", []).append(ready)
+                results.setdefault(name + ", after the reply (close)", []).append(closing)
                 if level == "info":
                     results.setdefault("worker", []).append(worker_cpu(app, args.calls))
-        for name in ("app", "app, no log line", "worker"):
+        for name in sorted(results):
             vals = results[name]
             print(
                 f"| {name} | {min(vals):.1f} µs | (rounds: {', '.join(f'{v:.1f}' for v in vals)})"

@@ -49,6 +49,9 @@ class CallContext:
 
     client: str = ""
     user: str = ""
+    #: the calls' log lines, held until the reply has been sent (the HTTP application
+    #: writes them then, see :meth:`Dispatcher.write_lines`); None writes each at once
+    lines: list[dict[str, Any]] | None = None
 
 
 def _error(code: int, message: str, id: Any = None) -> dict[str, Any]:
@@ -202,16 +205,27 @@ class Dispatcher:
         if self.metrics is not None:
             self.metrics.observe(method if isinstance(method, str) else None, outcome, elapsed)
         if self._rpc_line is not None:
-            self._rpc_line(
-                client=ctx.client,
-                user=ctx.user,
-                method=_log_id(method) if isinstance(method, str) else None,
-                id=_log_id(req_id),
-                notification="id" not in item,
-                duration_ms=round(elapsed * 1000, 2),
-                outcome=outcome,
-            )
+            line = {
+                "client": ctx.client,
+                "user": ctx.user,
+                "method": _log_id(method) if isinstance(method, str) else None,
+                "id": _log_id(req_id),
+                "notification": "id" not in item,
+                "duration_ms": round(elapsed * 1000, 2),
+                "outcome": outcome,
+            }
+            if ctx.lines is None:
+                self._rpc_line(**line)
+            else:
+                ctx.lines.append(line)
         return out
+
+    def write_lines(self, ctx: CallContext) -> None:
+        """Write the log lines :meth:`handle` held in ``ctx.lines``."""
+        if self._rpc_line is not None and ctx.lines:
+            for line in ctx.lines:
+                self._rpc_line(**line)
+            ctx.lines.clear()
 
     def handle(self, body: bytes, ctx: CallContext) -> Any:
         """A request body -> the reply object to serialise, or None for no reply."""

@@ -464,11 +464,12 @@ class ConnectionThreadWorker(base.Worker):
         respiter = self.wsgi(environ, reply.start_response)
         try:
             data = b"".join(respiter)
+            close = reply.must_close or head.close or not self.alive or not self.cfg.keepalive
+            conn.sendall(fasthttp.render(reply, data, close))
         finally:
+            # after the reply is sent, as WSGI has it: targetd's log line is written here
             if hasattr(respiter, "close"):
                 respiter.close()
-        close = reply.must_close or head.close or not self.alive or not self.cfg.keepalive
-        conn.sendall(fasthttp.render(reply, data, close))
         return not close
 
     def _handle_request(self, req: Any, conn: socket.socket, addr: Any, server: Any) -> bool:

@@ -73,3 +73,37 @@ def test_a_notification_gets_no_body(app: TargetdApp) -> None:
 def test_an_oversized_body_is_refused_unread(app: TargetdApp) -> None:
     status, _, _ = call(app, "/targetrpc", b" " * (MAX_BODY + 1))
     assert status.startswith("413")
+
+
+def _rpc(app: TargetdApp, body: bytes) -> Any:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/targetrpc",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "HTTP_AUTHORIZATION": GOOD,
+    }
+    return app(environ, lambda status, headers: None)
+
+
+@pytest.mark.parametrize(
+    "body, lines",
+    [
+        (b'{"jsonrpc": "2.0", "method": "pool_list", "id": 1}', 1),
+        (b'{"jsonrpc": "2.0", "method": "pool_list"}', 1),  # a notification: 204
+        (b'[{"jsonrpc": "2.0", "method": "pool_list", "id": 1}, {"jsonrpc": "2.0"}]', 2),
+    ],
+)
+def test_log_lines_are_written_when_the_server_closes_the_reply(
+    app: TargetdApp, monkeypatch: pytest.MonkeyPatch, body: bytes, lines: int
+) -> None:
+    written: list[dict[str, Any]] = []
+    monkeypatch.setattr(app.dispatcher, "_rpc_line", lambda **kw: written.append(kw))
+    reply = _rpc(app, body)
+    b"".join(reply)
+    assert written == []  # the reply is sent first (WSGI: close() comes after)
+    reply.close()
+    assert len(written) == lines and written[0]["method"] == "pool_list"
+    reply.close()  # a second close writes nothing twice
+    assert len(written) == lines
