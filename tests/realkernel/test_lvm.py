@@ -4,6 +4,7 @@ the block devices in the guest say."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -136,6 +137,45 @@ def test_vol_list_sizes_and_uuids_match_lvs(rpc, guest_exec, vols, pool):
         assert names == {n for n, lv in lvs.items() if lv["pool_lv"] == "thin_pool"}
     else:
         assert names == {n for n, lv in lvs.items() if lv["lv_attr"][0] == "-"}
+
+
+def test_thin_lookups_from_device_mapper_match_lvs(rpc, guest_exec, vols):
+    """A thin volume is looked up in device-mapper's sysfs (no lvs run): the same uuid
+    and size as LVM reports, and only for the thin pool's own volumes; an inactive one
+    is looked up through LVM and still found."""
+    vol = create(rpc, vols, THIN, 12 * MiB, name=unique("dm-look-up"))
+    copy = unique("dm-copy")
+    rpc("vol_copy", pool=THIN, vol_orig=vol, vol_new=copy)
+    vols.append((THIN, copy))
+    inactive = create(rpc, vols, THIN, 4 * MiB)
+    guest_exec(["lvchange", "-a", "n", f"{vg_of(THIN)}/{inactive}"])
+    code = (
+        "import json, sys\n"
+        "from targetd_lvm import dmlookup\n"
+        "out = {}\n"
+        "for vg, lv in json.loads(sys.argv[1]):\n"
+        "    f = dmlookup.active_lv(vg, lv)\n"
+        "    out[lv] = None if f is None else [f.uuid, f.size,\n"
+        "        dmlookup.is_in_thin_pool(f, 'vg-targetd', 'thin_pool')]\n"
+        "print(json.dumps(out))\n"
+    )
+    thick = create(rpc, vols, THICK, 4 * MiB)
+    asked = [["vg-targetd", n] for n in (vol, copy, inactive, "thin_pool")]
+    asked.append([vg_of(THICK), thick])
+    got = json.loads(
+        guest_exec(
+            ["env", "PYTHONPATH=/opt/targetd/site", "python3", "-c", code, json.dumps(asked)]
+        ).stdout
+    )
+    lvs = guest_lvs(guest_exec, vg_of(THIN))
+    for name in (vol, copy):
+        assert got[name] == [lvs[name]["lv_uuid"], int(lvs[name]["lv_size"]), True], name
+    assert got[inactive] is None  # no device: targetd asks LVM
+    assert got["thin_pool"] is None or got["thin_pool"][2] is False
+    assert got[thick] is not None and got[thick][2] is False
+    # through the API the inactive one is found (through lvs) and resized
+    assert rpc("vol_resize", pool=THIN, name=inactive, size=8 * MiB) is None
+    assert listed(rpc, THIN)[inactive]["size"] == 8 * MiB
 
 
 @pytest.mark.parametrize("pool", POOLS)

@@ -23,7 +23,7 @@ from targetd_core.plugin import (
     Volume,
 )
 
-from . import blockcopy
+from . import blockcopy, dmlookup
 from .lvmcli import lvm, lvs, vgs
 from .names import check_lv_name
 from .report import COPYING_TAG, Lv, is_thin_volume, is_vg_volume, thin_pool_free
@@ -237,6 +237,16 @@ class ThinPool(LvmPool):
 
     def owns(self, lv: Lv) -> bool:
         return is_thin_volume(lv, self.lv)
+
+    def get_volume(self, name: str) -> Volume | None:
+        """An active thin LV from device-mapper's sysfs (a few small reads, whatever
+        the number of LVs: see :mod:`targetd_lvm.dmlookup`); anything else (an inactive
+        LV, a name that is not a volume) from ``lvs`` as before."""
+        if LV_NAME.fullmatch(name) and name != self.lv:
+            found = dmlookup.active_lv(self.vg, name)
+            if found is not None and dmlookup.is_in_thin_pool(found, self.vg, self.lv):
+                return Volume(name, found.size, found.uuid)
+        return super().get_volume(name)
 
     def info(self) -> PoolInfo:
         found = lvs(self._lv_ref(self.lv))

@@ -8,6 +8,7 @@ import dataclasses
 import threading
 
 import pytest
+from targetd_lvm import dmlookup
 from targetd_lvm import pools as pools_mod
 from targetd_lvm.report import COPYING_TAG, Lv, Vg
 
@@ -59,7 +60,10 @@ class FakeLvm:
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake(monkeypatch, tmp_path):
+    # no device-mapper devices: every look-up asks the fake LVM (test_lvm_dmlookup.py
+    # covers the device-mapper path)
+    monkeypatch.setattr(dmlookup, "DEV_MAPPER", str(tmp_path / "no-dev-mapper"))
     f = FakeLvm([lv("vol1"), lv("tp", segtype="thin-pool"), lv("t1", segtype="thin", pool_lv="tp")])
     monkeypatch.setattr(pools_mod, "lvm", f.lvm)
     monkeypatch.setattr(pools_mod, "lvs", f.list)

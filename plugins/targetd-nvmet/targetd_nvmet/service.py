@@ -250,12 +250,23 @@ class NvmetExports(ExportHandler):
         p, v = self._volume(pool, vol)
         undo = Undo()
         device = p.attach(vol)  # a pool of network volumes maps it now
-        undo.add(lambda: detach_quietly(p, vol))
+        undo.add(lambda: self._detach_unless_exported(p, vol))
         try:
             return self._export_create(p, v, host, nsid, device, undo)
         except TargetdError:
             undo.rollback()
             raise
+
+    def _detach_unless_exported(self, p: BlockPool, vol: str) -> None:
+        """After a failed export: let go of the volume's device unless another
+        namespace (in the record, which the failed export never reached) still exports
+        it; when the record cannot be read, keep the device."""
+        try:
+            still = self._recorded(self.state.load(), p.name, vol)
+        except TargetdError:
+            still = True
+        if not still:
+            detach_quietly(p, vol)
 
     def _export_create(
         self, p: BlockPool, v: Volume, host: str, nsid: int | None, device: str, undo: Undo

@@ -343,3 +343,14 @@ def test_failed_create_detaches_again(tmp_path: Path) -> None:
         svc.export_create("vg/thin", "v1", H1, None)
     assert calls == [("attach", "v1"), ("detach", "v1")]
     assert svc.export_list() == []
+
+
+def test_failed_create_keeps_the_device_another_export_uses(tmp_path: Path) -> None:
+    svc, cfs, pools = make(tmp_path)
+    calls = record_attach(pools[0])
+    svc.export_create("vg/thin", "v1", H1, None)
+    cfs.fail_at = 0
+    with pytest.raises(TargetdError):
+        svc.export_create("vg/thin", "v1", H2, None)
+    assert calls == [("attach", "v1"), ("attach", "v1")]  # H1's export still uses it
+    assert [e["host_nqn"] for e in svc.export_list()] == [H1]
