@@ -64,6 +64,36 @@ def guest_seconds(script: str, reps: int = 3) -> float | None:
     return statistics.median(float(x) for x in runs)
 
 
+#: export_list's kernel work, timed inside the guest with targetd's own code: the configfs
+#: pass (every ACL, its mapped LUNs, every TPG LUN's link) and a size read of each
+#: exported device; the rest of export_list's time is Python, JSON and the round trip
+LISTING_PARTS = """
+import glob, json, os, time
+from targetd_core.plugin import device_size
+from targetd_lio.cfs import Configfs
+cfs = Configfs(os.path.basename(glob.glob("/sys/kernel/config/target/iscsi/iqn*")[0]))
+t0 = time.monotonic()
+view = cfs.read(tags=False)
+t1 = time.monotonic()
+devices = [cfs.backstore_device(lun.hba, lun.name) for lun in view.luns.values()]
+t2 = time.monotonic()
+sizes = [device_size(d) for d in devices]
+t3 = time.monotonic()
+print(json.dumps([t1 - t0, t3 - t2, t2 - t1, len(view.acls), len(view.luns)]))
+"""
+
+
+def guest_listing_parts() -> list[float] | None:
+    """[configfs pass, device sizes, backstore device reads, ACLs, LUNs] in the guest."""
+    if not os.environ.get("TARGETD_APPLIANCE_DIR"):
+        return None
+    from tests.realkernel.appliance import guest_exec
+
+    cmd = ["env", "PYTHONPATH=/opt/targetd/site", "python3", "-c", LISTING_PARTS]
+    runs = [json.loads(guest_exec(cmd).stdout.strip().splitlines()[-1]) for _ in range(3)]
+    return [statistics.median(r[i] for r in runs) for i in range(5)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,100,500,2000")
@@ -78,6 +108,7 @@ def main() -> int:
     made: list[tuple[str, str]] = []  # (volume, initiator), exported
     create_times: dict[int, float] = {}  # index -> export_create seconds, timed alone
     rows = []
+    listing_parts: dict[int, list[float]] = {}
 
     def batch(calls: list[tuple[str, dict]]) -> None:
         for start in range(0, len(calls), BATCH):
@@ -139,6 +170,15 @@ def main() -> int:
             g = [f"{x:.3f}" if x is not None else "-" for x in (glvs, gone, gcycle)]
             print(f"| {n} | {lt:.3f} | {ref_l} | {ct:.3f} | {ref_c} | {vl:.3f} | {g[0]} | "
                   f"{g[1]} | {g[2]} |")  # fmt: skip
+        if listing_parts:
+            print()
+            print("| exports | export_list s | guest: configfs pass s | guest: device sizes s |")
+            print("| --- | --- | --- | --- |")
+            for n, lt, *_ in rows:
+                if n in listing_parts:
+                    p = listing_parts[n]
+                    print(f"| {n} | {lt:.3f} | {p[0]:.3f} | {p[1]:.3f} |")
+            print()
         first = [create_times[i] for i in range(10) if i in create_times]
         if len(first) == 10:
             f = statistics.mean(first)
@@ -170,6 +210,13 @@ def main() -> int:
                 f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare && "
                 f"lvremove -f -q {VG}/bench-{run}-bare"
             )
+            parts = guest_listing_parts()
+            if parts is not None:
+                print(f"[{n}: in the guest, export_list's configfs pass {parts[0]:.3f} s "
+                      f"({parts[3]:.0f} ACLs, {parts[4]:.0f} LUNs), device sizes "
+                      f"{parts[1]:.3f} s, backstore device reads (cached by the daemon) "
+                      f"{parts[2]:.3f} s]", file=sys.stderr, flush=True)  # fmt: skip
+                listing_parts[n] = parts
             rows.append((n, statistics.median(lt), statistics.median(ct), vl, glvs, gone, gcycle))
             last = [create_times[i] for i in range(max(n - 10, 0), n) if i in create_times]
             print(f"[{n}: export_create of the last {len(last)} {last}]", file=sys.stderr)
