@@ -271,6 +271,15 @@ class MultipathInitiator:
         self.g.exec(["iscsiadm", "-m", "iface", "-I", self.iface, "-o", "delete"], check=False)
 
 
+def _groups(status: str) -> list[tuple[str, str]]:
+    """(group state, its one path's state) per priority group of a ``dmsetup status`` line
+    of our table: group A(ctive)/E(nabled)/D(isabled), path A(ctive)/F(ailed)."""
+    return [
+        (m.group(1), m.group(2))
+        for m in re.finditer(r" ([AED]) 0 1 0 \d+:\d+ ([AF]) ", status + " ")
+    ]
+
+
 def _tpg_enable(g: Gateway, on: bool) -> None:
     g.exec(f"echo {int(on)} > /sys/kernel/config/target/iscsi/{TARGET}/tpgt_1/enable")
 
@@ -304,6 +313,8 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
         assert vol["uuid"].encode() in serials[ADDRS["a"]], serials
         mp = init.make_multipath(disks[ADDRS["a"]], disks[ADDRS["b"]])
         before = write_random(b.exec, mp, 0, 4)
+        groups = _groups(init.status())
+        assert groups[0][0] == "A" and groups[1][0] == "E", groups  # written through A
         # stop A's iSCSI target (its TPG): the active path dies, I/O must go on through B
         t0 = time.monotonic()
         _tpg_enable(a, False)
@@ -312,7 +323,8 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
         print(f"write across the failover: {time.monotonic() - t0:.1f} s")
         st = init.status()
         print(f"dmsetup status: {st}")
-        assert " F " in st  # the path through A is failed ...
+        groups = _groups(st)
+        assert groups[0][1] == "F" and groups[1] == ("A", "A"), groups  # through B now ...
         assert read_digest(b.exec, mp, 0, 4) == before  # ... the data written before is there
         assert read_digest(b.exec, mp, 8, 4) == during
         # and it is in the image: read through B's own kernel RBD mapping, not via iSCSI
