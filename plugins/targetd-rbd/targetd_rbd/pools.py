@@ -226,6 +226,10 @@ class RbdPool(BlockPool):
         rbd = self._rbd_module()
 
         def change() -> None:
+            if not present:  # most often there is none: no writable open (it costs) then
+                with rbd.Image(io, name, read_only=True) as img:
+                    if self.gateway not in coordination.exporters(img):
+                        return
             with rbd.Image(io, name) as img:
                 if present:
                     coordination.record_export(img, self.gateway)
