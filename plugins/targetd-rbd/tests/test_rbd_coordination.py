@@ -1,6 +1,6 @@
 """Two gateways on one (fake) cluster: export records in image metadata, change locks as
 RADOS object locks. The logic only: that Ceph and the kernel do what is asked is the
-real-kernel tier's job (tests/realkernel/test_rbd_gateways.py)."""
+gateways tier's job (tests/gateways/test_rbd_gateways.py)."""
 
 from __future__ import annotations
 
