@@ -315,21 +315,35 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
         before = write_random(b.exec, mp, 0, 4)
         groups = _groups(init.status())
         assert groups[0][0] == "A" and groups[1][0] == "E", groups  # written through A
-        # stop A's iSCSI target (its TPG): the active path dies, I/O must go on through B
+        # a writer in the background (16 MiB, direct, one MiB per request); A's iSCSI
+        # target (its TPG) is stopped while it runs: the active path dies under it
+        src = f"/tmp/{name}.src"
+        b.exec(f"rm -f {src}.rc; dd if=/dev/urandom of={src} bs=1M count=16 status=none")
+        during = b.out(f"sha256sum {src} | cut -d' ' -f1")
+        writer = (f"dd if={src} of={mp} bs=1M seek=8 oflag=direct conv=fsync,notrunc "
+                  f"status=none; echo $? > {src}.rc")  # fmt: skip
+        b.exec(["setsid", "-f", "bash", "-c", writer])  # outlives this exec
         t0 = time.monotonic()
+        time.sleep(1)
         _tpg_enable(a, False)
         stopped = True
-        during = write_random(b.exec, mp, 8, 4)
-        print(f"write across the failover: {time.monotonic() - t0:.1f} s")
+        in_flight = b.exec(["test", "-e", f"{src}.rc"], check=False).returncode != 0
+        rc = b.out(f"while [ ! -s {src}.rc ]; do sleep 0.5; done; cat {src}.rc", timeout=300)
+        print(
+            f"writer across the stop of A's target: {time.monotonic() - t0:.1f} s, "
+            f"still writing when the target stopped: {in_flight}"
+        )
+        assert rc == "0"  # the writer saw no error
+        assert in_flight  # (else the stop came too late to test anything)
         st = init.status()
         print(f"dmsetup status: {st}")
         groups = _groups(st)
         assert groups[0][1] == "F" and groups[1] == ("A", "A"), groups  # through B now ...
         assert read_digest(b.exec, mp, 0, 4) == before  # ... the data written before is there
-        assert read_digest(b.exec, mp, 8, 4) == during
+        assert read_digest(b.exec, mp, 8, 16) == during  # ... and all of the writer's
         # and it is in the image: read through B's own kernel RBD mapping, not via iSCSI
         dev_b = mapped(b)[name]
-        assert read_digest(b.exec, dev_b, 8, 4) == during
+        assert read_digest(b.exec, dev_b, 8, 16) == during
     finally:
         if stopped:
             _tpg_enable(a, True)
