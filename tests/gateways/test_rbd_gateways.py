@@ -288,7 +288,7 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
     a, b = gateways
     name = unique("gm")
     wwn = f"iqn.1994-05.org.example.test:mp-{uuid.uuid4().hex[:8]}"
-    a.rpc("vol_create", pool=POOL, name=name, size=32 * MiB)
+    a.rpc("vol_create", pool=POOL, name=name, size=48 * MiB)
     vol = vols(a)[name]
     init = MultipathInitiator(b, wwn)
     stopped = False
@@ -315,23 +315,28 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
         before = write_random(b.exec, mp, 0, 4)
         groups = _groups(init.status())
         assert groups[0][0] == "A" and groups[1][0] == "E", groups  # written through A
-        # a writer in the background (16 MiB, direct, one MiB per request); A's iSCSI
-        # target (its TPG) is stopped while it runs: the active path dies under it
+        # a writer in the background: 32 MiB, one direct 1 MiB write after another with a
+        # pause between (an application writing on; a single dd of 16 MiB was done in
+        # under 2 s, before the stop). A's iSCSI target (its TPG) is stopped while it runs.
         src = f"/tmp/{name}.src"
-        b.exec(f"rm -f {src}.rc; dd if=/dev/urandom of={src} bs=1M count=16 status=none")
+        b.exec(f"rm -f {src}.rc {src}.n; dd if=/dev/urandom of={src} bs=1M count=32 status=none")
         during = b.out(f"sha256sum {src} | cut -d' ' -f1")
-        writer = (f"dd if={src} of={mp} bs=1M seek=8 oflag=direct conv=fsync,notrunc "
-                  f"status=none; echo $? > {src}.rc")  # fmt: skip
+        writer = (
+            f"for i in $(seq 0 31); do dd if={src} of={mp} bs=1M skip=$i seek=$((8 + i)) "
+            "count=1 oflag=direct conv=fsync,notrunc status=none || { echo $? > "
+            f"{src}.rc; exit; }}; echo $i > {src}.n; sleep 0.2; done; echo 0 > {src}.rc"
+        )
         b.exec(["setsid", "-f", "bash", "-c", writer])  # outlives this exec
+        b.exec(f"while [ ! -s {src}.n ]; do sleep 0.2; done", timeout=120)  # it has begun
         t0 = time.monotonic()
-        time.sleep(1)
         _tpg_enable(a, False)
         stopped = True
         in_flight = b.exec(["test", "-e", f"{src}.rc"], check=False).returncode != 0
         rc = b.out(f"while [ ! -s {src}.rc ]; do sleep 0.5; done; cat {src}.rc", timeout=300)
+        done = b.out(f"cat {src}.n")
         print(
-            f"writer across the stop of A's target: {time.monotonic() - t0:.1f} s, "
-            f"still writing when the target stopped: {in_flight}"
+            f"writer: {time.monotonic() - t0:.1f} s after the stop of A's target, "
+            f"still writing when it stopped: {in_flight}, last MiB written: {done}"
         )
         assert rc == "0"  # the writer saw no error
         assert in_flight  # (else the stop came too late to test anything)
@@ -340,10 +345,10 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
         groups = _groups(st)
         assert groups[0][1] == "F" and groups[1] == ("A", "A"), groups  # through B now ...
         assert read_digest(b.exec, mp, 0, 4) == before  # ... the data written before is there
-        assert read_digest(b.exec, mp, 8, 16) == during  # ... and all of the writer's
+        assert read_digest(b.exec, mp, 8, 32) == during  # ... and all of the writer's
         # and it is in the image: read through B's own kernel RBD mapping, not via iSCSI
         dev_b = mapped(b)[name]
-        assert read_digest(b.exec, dev_b, 8, 16) == during
+        assert read_digest(b.exec, dev_b, 8, 32) == during
     finally:
         if stopped:
             _tpg_enable(a, True)
