@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 import time
 import uuid
@@ -326,7 +327,8 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
             "count=1 oflag=direct conv=fsync,notrunc status=none || { echo $? > "
             f"{src}.rc; exit; }}; echo $i > {src}.n; sleep 0.2; done; echo 0 > {src}.rc"
         )
-        b.exec(["setsid", "-f", "bash", "-c", writer])  # outlives this exec
+        # its own session, and no pipe of the exec agent held (or the exec waits for it)
+        b.exec(f"setsid -f bash -c {shlex.quote(writer)} </dev/null >/dev/null 2>&1")
         b.exec(f"while [ ! -s {src}.n ]; do sleep 0.2; done", timeout=120)  # it has begun
         t0 = time.monotonic()
         _tpg_enable(a, False)
