@@ -320,12 +320,15 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
         # pause between (an application writing on; a single dd of 16 MiB was done in
         # under 2 s, before the stop). A's iSCSI target (its TPG) is stopped while it runs.
         src = f"/tmp/{name}.src"
-        b.exec(f"rm -f {src}.rc {src}.n; dd if=/dev/urandom of={src} bs=1M count=32 status=none")
+        b.exec(
+            f"rm -f {src}.rc {src}.n {src}.t; dd if=/dev/urandom of={src} bs=1M count=32 status=none"
+        )
         during = b.out(f"sha256sum {src} | cut -d' ' -f1")
         writer = (
             f"for i in $(seq 0 31); do dd if={src} of={mp} bs=1M skip=$i seek=$((8 + i)) "
             "count=1 oflag=direct conv=fsync,notrunc status=none || { echo $? > "
-            f"{src}.rc; exit; }}; echo $i > {src}.n; sleep 0.2; done; echo 0 > {src}.rc"
+            f"{src}.rc; exit; }}; echo $i > {src}.n; date +%s.%N >> {src}.t; sleep 0.2; "
+            f"done; echo 0 > {src}.rc"
         )
         # its own session, and no pipe of the exec agent held (or the exec waits for it)
         b.exec(f"setsid -f bash -c {shlex.quote(writer)} </dev/null >/dev/null 2>&1")
@@ -336,6 +339,9 @@ def test_one_image_through_both_gateways_survives_one_target_stopping(gateways) 
         in_flight = b.exec(["test", "-e", f"{src}.rc"], check=False).returncode != 0
         rc = b.out(f"while [ ! -s {src}.rc ]; do sleep 0.5; done; cat {src}.rc", timeout=300)
         done = b.out(f"cat {src}.n")
+        stamps = [float(t) for t in b.out(f"cat {src}.t").split()]
+        gaps = [round(y - x, 1) for x, y in zip(stamps, stamps[1:], strict=False)]
+        print(f"seconds between the writer's 1 MiB writes (0.2 s of it a pause): {gaps}")
         print(
             f"writer: {time.monotonic() - t0:.1f} s after the stop of A's target, "
             f"still writing when it stopped: {in_flight}, last MiB written: {done}"
