@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,9 @@ POOLS_KEY = "rbd_pools"
 CEPH_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 #: A Ceph client id (the part after ``client.``).
 CLIENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+GATEWAY_KEY = "rbd_gateway_id"
+#: A gateway id: it goes into RBD image metadata keys and RADOS lock descriptions.
+GATEWAY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,19 @@ def _check_client(value: str) -> str:
             f"{value!r} is not a Ceph client id (the name after 'client.', e.g. 'targetd')"
         )
     return value
+
+
+def check_gateway_id(value: str) -> str:
+    if not isinstance(value, str) or not GATEWAY_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a gateway id (1-63 letters, digits, '_', '.', '-', not "
+            "starting with '.' or '-')"
+        )
+    return value
+
+
+def _check_gateway(value: str | None) -> str | None:
+    return None if value is None else check_gateway_id(value)
 
 
 def _check_path(value: str | None) -> str | None:
@@ -98,6 +115,14 @@ OPTIONS = (
         "/etc/ceph/ceph.client.<id>.keyring)",
         check=_check_path,
     ),
+    ConfigOption(
+        GATEWAY_KEY,
+        str | None,
+        None,
+        "this gateway's id among the targetd hosts serving the same RBD pools (default: the "
+        "host name); each gateway needs its own: exports are recorded in the cluster under it",
+        check=_check_gateway,
+    ),
 )
 
 
@@ -110,6 +135,19 @@ class ClusterSpec:
 
 def cluster_spec(config: Mapping[str, Any]) -> ClusterSpec:
     return ClusterSpec(config["rbd_conf"], config["rbd_client"], config.get("rbd_keyring"))
+
+
+def gateway_id(config: Mapping[str, Any]) -> str:
+    """``rbd_gateway_id``, or the host name (the node name: no DNS) when it is not set;
+    ValueError if the host name is not usable as one."""
+    value = config.get(GATEWAY_KEY)
+    if value is not None:
+        return str(value)
+    host = socket.gethostname()
+    try:
+        return check_gateway_id(host)
+    except ValueError:
+        raise ValueError(f"the host name {host!r} is not usable as a gateway id: set it") from None
 
 
 def pool_specs(config: Mapping[str, Any]) -> list[PoolSpec]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from targetd_core.plugin import Declare, Register, impl
+from targetd_core.plugin import ConfigError, Declare, Register, impl
 
 from .cluster import Cluster
-from .config import OPTIONS, cluster_spec, pool_specs
+from .config import GATEWAY_KEY, OPTIONS, cluster_spec, gateway_id, pool_specs
 from .pools import RbdPool
 
 
@@ -19,5 +19,9 @@ def targetd_register(register: Register) -> None:
     specs = pool_specs(register.config)
     if not specs:
         return  # no cluster is contacted unless an RBD pool is configured
+    try:
+        gateway = gateway_id(register.config)
+    except ValueError as exc:
+        raise ConfigError(GATEWAY_KEY, str(exc)) from None
     cluster = Cluster(cluster_spec(register.config))
-    register.block_pool(*(RbdPool(s, cluster) for s in specs))
+    register.block_pool(*(RbdPool(s, cluster, gateway) for s in specs))

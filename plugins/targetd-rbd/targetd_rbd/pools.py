@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
 
 from targetd_core.plugin import BlockPool, Code, ConfigError, PoolInfo, TargetdError, Volume
 
-from . import devices
+from . import coordination, devices
 from .cluster import Cluster, bindings
 from .config import POOLS_KEY, PoolSpec
 
@@ -25,14 +27,21 @@ def _round_up(size: int, unit: int = SECTOR) -> int:
 class RbdPool(BlockPool):
     """Volumes are RBD images (format 2, the cluster's default features). An image has a
     block device only while it is attached (kernel RBD mapping): export handlers call
-    :meth:`attach` before their first export of it and :meth:`detach` after their last."""
+    :meth:`attach` before their first export of it and :meth:`detach` after their last.
+
+    Several gateways (targetd hosts) may serve the same pool: each records its exports of
+    an image in the image's metadata and takes the image's change lock in the cluster
+    around changes (:mod:`.coordination`)."""
 
     reports_name_conflicts = True
 
-    def __init__(self, spec: PoolSpec, cluster: Cluster, sysfs: str = devices.SYSFS) -> None:
+    def __init__(
+        self, spec: PoolSpec, cluster: Cluster, gateway: str, sysfs: str = devices.SYSFS
+    ) -> None:
         super().__init__(spec.name)
         self.spec = spec
         self.cluster = cluster
+        self.gateway = gateway
         self.sysfs = sysfs
 
     def _where(self, image: str | None = None) -> str:
@@ -41,6 +50,16 @@ class RbdPool(BlockPool):
 
     def _io(self) -> Any:
         return self.cluster.ioctx(self.spec.pool, self.spec.namespace)
+
+    @contextmanager
+    def _changing(self, name: str, what: str) -> Iterator[tuple[Any, coordination.ChangeLock]]:
+        """An ioctx of the pool, with the image's cluster-wide change lock held."""
+        with self._io() as io:
+            lock = coordination.ChangeLock(
+                bindings()[0], io, name, self.gateway, what, self._where(name)
+            )
+            with lock:
+                yield io, lock
 
     def check(self) -> None:
         try:
@@ -110,18 +129,43 @@ class RbdPool(BlockPool):
     def create_volume(self, name: str, size: int) -> None:
         if size <= 0:
             raise TargetdError(Code.INVALID_ARGUMENT, "size must be larger than 0 bytes")
-        with self._io() as io:
+        with self._changing(name, "create") as (io, _):
             self.cluster.call(
                 self._where(name),
                 lambda: self._rbd().create(io, name, _round_up(size), old_format=False),
             )
 
     def destroy_volume(self, name: str) -> None:
-        # the core has checked that no export handler of this gateway exports it; a mapping
-        # left here (a crash between unexport and unmap) would keep a watcher and block it
-        self.detach(name)
-        with self._io() as io:
+        with self._changing(name, "destroy") as (io, lock):
+            # the core has checked that no export handler of this gateway exports it; a
+            # mapping left here (a crash between unexport and unmap) would keep a watcher,
+            # and a record of ours would be stale: both go first
+            self.detach(name)
+            others = self.cluster.call(self._where(name), lambda: self._exporters(io, name))
+            if others:
+                raise TargetdError(
+                    Code.VOLUME_MASKED,
+                    f"{self._where(name)} is exported by the targetd gateway(s) "
+                    f"{coordination.describe(others)}; remove the exports there first (a "
+                    "record of a gateway that is gone for good is removed with 'rbd "
+                    f"image-meta remove {self._spec_of(name)} "
+                    f"{coordination.export_key(sorted(others)[0])}')",
+                )
             self.cluster.call(self._where(name), lambda: self._rbd().remove(io, name))
+            lock.drop_object = True
+
+    def _spec_of(self, name: str) -> str:
+        ns = f"{self.spec.namespace}/" if self.spec.namespace else ""
+        return f"{self.spec.pool}/{ns}{name}"
+
+    def _exporters(self, io: Any, name: str) -> dict[str, dict[str, Any]]:
+        with self._rbd_module().Image(io, name, read_only=True) as img:
+            return coordination.exporters(img)
+
+    def exporters(self, name: str) -> dict[str, dict[str, Any]]:
+        """Gateway id -> record of every gateway that records an export of the image."""
+        with self._io() as io:
+            return self.cluster.call(self._where(name), lambda: self._exporters(io, name))
 
     def resize_volume(self, name: str, size: int) -> None:
         rbd = self._rbd_module()
@@ -130,7 +174,7 @@ class RbdPool(BlockPool):
             with rbd.Image(io, name) as img:
                 img.resize(_round_up(size), allow_shrink=False)
 
-        with self._io() as io:
+        with self._changing(name, "resize") as (io, _):
             self.cluster.call(self._where(name), lambda: grow(io))
 
     def copy_volume(self, src: str, dst: str, size: int | None) -> None:
@@ -146,11 +190,12 @@ class RbdPool(BlockPool):
                     if size > img.size():
                         img.resize(_round_up(size), allow_shrink=False)
 
-        with self._io() as io:
+        with self._changing(dst, "copy") as (io, _):
             try:
                 self.cluster.call(self._where(src), lambda: copy(io))
-            except TargetdError:
-                self._remove_quietly(io, dst)
+            except TargetdError as exc:
+                if exc.code != Code.NAME_CONFLICT:  # not ours to remove
+                    self._remove_quietly(io, dst)
                 raise
 
     def _remove_quietly(self, io: Any, name: str) -> None:
@@ -176,16 +221,60 @@ class RbdPool(BlockPool):
             )
         return device
 
+    def _record(self, io: Any, name: str, present: bool) -> None:
+        """Set (``present``) or remove this gateway's export record on the image."""
+        rbd = self._rbd_module()
+
+        def change() -> None:
+            if not present:  # most often there is none: no writable open (it costs) then
+                with rbd.Image(io, name, read_only=True) as img:
+                    if self.gateway not in coordination.exporters(img):
+                        return
+            with rbd.Image(io, name) as img:
+                if present:
+                    coordination.record_export(img, self.gateway)
+                else:
+                    coordination.forget_export(img, self.gateway)
+
+        self.cluster.call(self._where(name), change)
+
     def attach(self, name: str) -> str:
+        """Record this gateway's export in the image's metadata, then map it; the record
+        is taken back if the mapping fails."""
         device = self._find(name)
         if device is not None:
             return device
-        device = devices.map_image(self.cluster.spec, self.spec.pool, self.spec.namespace, name)
+        with self._changing(name, "export") as (io, _):
+            self._record(io, name, True)
+            try:
+                device = devices.map_image(
+                    self.cluster.spec, self.spec.pool, self.spec.namespace, name
+                )
+            except BaseException:
+                self._forget_quietly(io, name)
+                raise
         log.info("RBD image mapped", image=self._where(name), device=device)
         return device
 
+    def _forget_quietly(self, io: Any, name: str) -> None:
+        try:
+            self._record(io, name, False)
+        except TargetdError as exc:  # the attach's own error is what matters
+            if exc.code != Code.VOLUME_NOT_FOUND:
+                log.warning(
+                    "could not remove an export record", image=self._where(name), error=exc.message
+                )
+
     def detach(self, name: str) -> None:
+        """Unmap (refused by the kernel while another export has the device open: the
+        record then stays too), then remove this gateway's export record."""
         device = self._find(name)
         if device is not None:
             devices.unmap_device(self.cluster.spec, device)
             log.info("RBD image unmapped", image=self._where(name), device=device)
+        with self._io() as io:
+            try:
+                self._record(io, name, False)
+            except TargetdError as exc:
+                if exc.code != Code.VOLUME_NOT_FOUND:
+                    raise

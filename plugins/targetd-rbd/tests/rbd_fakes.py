@@ -20,6 +20,8 @@ def make_modules() -> tuple[types.SimpleNamespace, types.SimpleNamespace, FakeCl
     rados.Error = type("Error", (_Err,), {})
     rados.ObjectNotFound = type("ObjectNotFound", (rados.Error,), {})
     rados.TimedOut = type("TimedOut", (rados.Error,), {})
+    rados.ObjectBusy = type("ObjectBusy", (rados.Error,), {})
+    rados.ObjectExists = type("ObjectExists", (rados.Error,), {})
     rbd = types.SimpleNamespace()
     rbd.Error = type("Error", (_Err,), {})
     for name in ("ImageNotFound", "ImageExists", "ImageBusy", "ImageHasSnapshots"):
@@ -37,6 +39,7 @@ class FakeImage:
     size: int
     data: bytes = b""
     watchers: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,6 +56,14 @@ class FakeCluster:
     unreported: set[str] = field(default_factory=set)  # pools the manager has no usage of
     ids: Any = field(default_factory=lambda: itertools.count(0x1000))
     last_conf: dict[str, str] = field(default_factory=dict)
+    #: (pool, namespace, object) -> (cookie, description, expiry on ``clock``)
+    locks: dict[tuple[str, str, str], tuple[str, str, float]] = field(default_factory=dict)
+    objects: set[tuple[str, str, str]] = field(default_factory=set)
+    clock: float = 0.0  # the cluster's time, moved by tests (lock expiry)
+    lock_calls: list[tuple[str, str, int]] = field(default_factory=list)  # (object, op, flags)
+    #: called with the image name inside every create/remove/resize: a test's hook to act
+    #: as another gateway in the middle of a change
+    during_change: Any = None
 
     def rados(self, conffile: str, rados_id: str, conf: dict[str, str]) -> FakeRados:
         self.last_conf = {"conffile": conffile, "rados_id": rados_id, **conf}
@@ -65,7 +76,7 @@ class FakeCluster:
         img = self.images(io).get(name)
         if img is None:
             raise self.rbd_mod.ImageNotFound(f"[errno 2] RBD image not found ({name})")
-        return FakeImageHandle(self, io, img)
+        return FakeImageHandle(self, io, img, read_only)
 
 
 class FakeRados:
@@ -86,7 +97,7 @@ class FakeRados:
     def open_ioctx(self, pool: str) -> FakeIoctx:
         if pool not in self.c.pools:
             raise self.c.rados_mod.ObjectNotFound(f"pool {pool}")
-        return FakeIoctx(pool)
+        return FakeIoctx(pool, cluster=self.c)
 
     def pool_lookup(self, pool: str) -> int | None:
         return list(self.c.pools).index(pool) + 1 if pool in self.c.pools else None
@@ -104,14 +115,58 @@ class FakeRados:
 
 @dataclass
 class FakeIoctx:
+    """cls_lock's exclusive lock as RADOS has it: taking it creates the object; a holder
+    is told apart by its cookie (each ChangeLock has its own); an expired lock is free."""
+
     pool: str
     namespace: str = ""
+    cluster: Any = None
 
     def set_namespace(self, ns: str) -> None:
         self.namespace = ns
 
     def close(self) -> None:
         pass
+
+    def _key(self, obj: str) -> tuple[str, str, str]:
+        return (self.pool, self.namespace, obj)
+
+    def lock_exclusive(
+        self,
+        key: str,
+        name: str,
+        cookie: str,
+        desc: str = "",
+        duration: int | None = None,
+        flags: int = 0,
+    ) -> None:
+        c = self.cluster
+        c.lock_calls.append((key, "lock", flags))
+        assert name == "targetd" and duration
+        held = c.locks.get(self._key(key))
+        if held is not None and held[2] > c.clock:
+            if held[0] != cookie:
+                raise c.rados_mod.ObjectBusy(f"[errno 16] lock {key}")
+            if not flags & 1:
+                raise c.rados_mod.ObjectExists(f"[errno 17] lock {key}")
+        c.objects.add(self._key(key))
+        c.locks[self._key(key)] = (cookie, desc, c.clock + duration)
+
+    def unlock(self, key: str, name: str, cookie: str) -> None:
+        c = self.cluster
+        c.lock_calls.append((key, "unlock", 0))
+        held = c.locks.get(self._key(key))
+        if held is None or held[0] != cookie:
+            raise c.rados_mod.ObjectNotFound(f"[errno 2] lock {key}")
+        del c.locks[self._key(key)]
+
+    def remove_object(self, key: str) -> None:
+        c = self.cluster
+        c.lock_calls.append((key, "remove", 0))
+        if self._key(key) not in c.objects:
+            raise c.rados_mod.ObjectNotFound(f"[errno 2] {key}")
+        c.objects.discard(self._key(key))
+        c.locks.pop(self._key(key), None)
 
 
 class FakeRBD:
@@ -124,12 +179,16 @@ class FakeRBD:
     def create(self, io: FakeIoctx, name: str, size: int, old_format: bool = True) -> None:
         assert old_format is False
         imgs = self.c.images(io)
+        if self.c.during_change:
+            self.c.during_change(name)
         if name in imgs:
             raise self.c.rbd_mod.ImageExists(name)
         imgs[name] = FakeImage(f"{next(self.c.ids):x}", size)
 
     def remove(self, io: FakeIoctx, name: str) -> None:
         imgs = self.c.images(io)
+        if self.c.during_change:
+            self.c.during_change(name)
         if name not in imgs:
             raise self.c.rbd_mod.ImageNotFound(name)
         if imgs[name].watchers:
@@ -138,8 +197,10 @@ class FakeRBD:
 
 
 class FakeImageHandle:
-    def __init__(self, cluster: FakeCluster, io: FakeIoctx, img: FakeImage) -> None:
-        self.c, self.io, self.img = cluster, io, img
+    def __init__(
+        self, cluster: FakeCluster, io: FakeIoctx, img: FakeImage, read_only: bool = False
+    ) -> None:
+        self.c, self.io, self.img, self.read_only = cluster, io, img, read_only
 
     def __enter__(self) -> FakeImageHandle:
         return self
@@ -155,7 +216,27 @@ class FakeImageHandle:
 
     def resize(self, size: int, allow_shrink: bool = True) -> None:
         assert allow_shrink is False and size >= self.img.size
+        if self.c.during_change:
+            self.c.during_change(None)
         self.img.size = size
+
+    def _gone(self) -> bool:
+        return all(self.img is not i for i in self.c.images(self.io).values())
+
+    def metadata_list(self) -> list[tuple[str, str]]:
+        return sorted(self.img.metadata.items())
+
+    def metadata_set(self, key: str, value: str) -> None:
+        assert not self.read_only
+        if self._gone():
+            raise self.c.rbd_mod.ImageNotFound("image removed")
+        self.img.metadata[key] = value
+
+    def metadata_remove(self, key: str) -> None:
+        assert not self.read_only
+        if key not in self.img.metadata:
+            raise KeyError(key)
+        del self.img.metadata[key]
 
     def deep_copy(self, io: FakeIoctx, name: str) -> None:
         imgs = self.c.images(io)

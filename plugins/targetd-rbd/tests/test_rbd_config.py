@@ -41,6 +41,7 @@ def test_no_pools_no_cluster(tmp_path: Path) -> None:
         "rbd_conf",
         "rbd_client",
         "rbd_keyring",
+        "rbd_gateway_id",
     ]
 
 

@@ -27,7 +27,7 @@ def fake() -> Iterator[FakeCluster]:
 
 
 def pool(tmp_path: Path, spec: str = "rbd") -> RbdPool:
-    return RbdPool(parse_pool_spec(spec), cl.Cluster(SPEC), sysfs=str(tmp_path / "sysfs"))
+    return RbdPool(parse_pool_spec(spec), cl.Cluster(SPEC), "gw-a", sysfs=str(tmp_path / "sysfs"))
 
 
 def code(call, *args) -> int:  # noqa: ANN001
