@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import uuid
 
@@ -29,7 +28,6 @@ from tests.realkernel.lvm_helpers import read_digest, unique, write_random
 
 THIN = "vg-targetd/thin_pool"
 ZVOLS = "zfs-targetd/block"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 STATE = "/etc/target/targetd_lio.json"
@@ -52,6 +50,11 @@ def vols(rpc):
     """(pool, name) of volumes a test made; destroyed (after their exports) at the end."""
     made: list[tuple[str, str]] = []
     yield made
+    destroy_volumes(rpc, made)
+
+
+def destroy_volumes(rpc, made: list[tuple[str, str]]) -> None:
+    """Destroy the (pool, name) volumes in made, after their exports and group mappings."""
     exports = rpc("export_list")
     for pool, name in made:
         for e in exports:
@@ -348,46 +351,6 @@ def test_100_exports_listed_in_one_call(rpc, guest_exec, vols):
         for wwn in names:
             rpc("export_destroy", pool=THIN, vol=vol["name"], initiator_wwn=wwn)
     assert configfs_listing(guest_exec) == before
-
-
-# --- persistence -----------------------------------------------------------------------------
-def test_exports_groups_and_chap_survive_a_reboot(rpc, rpc_client, guest_exec, vols,
-                                                  initiators):  # fmt: skip
-    vol, gvol = new_volume(rpc, vols), new_volume(rpc, vols)
-    a, member = initiators(2, "boot")
-    ag = unique("ag")
-    rpc("initiator_set_auth", initiator_wwn=a.name, in_user="bob", in_pass="bob-secret-123",
-        out_user=None, out_pass=None)  # fmt: skip
-    rpc("export_create", pool=THIN, vol=vol["name"], initiator_wwn=a.name, lun=2)
-    rpc("access_group_create", ag_name=ag, init_id=member.name, init_type="iscsi")
-    rpc("access_group_map_create", pool_name=THIN, vol_name=gvol["name"], ag_name=ag, h_lun_id=4)
-    assert a.login("bob", "bob-secret-123") == 0
-    digest = write_random(guest_exec, a.disks(want=1)[2], 0, 2)
-    a.logout()
-    exports, maps = rpc("export_list"), rpc("access_group_map_list")
-
-    cp = subprocess.run([os.path.join(REPO, "contrib", "appliance"), "--dir",
-                         os.environ["TARGETD_APPLIANCE_DIR"], "reboot"],
-                        capture_output=True, text=True, timeout=900)  # fmt: skip
-    assert cp.returncode == 0, cp.stderr[-2000:]
-    rpc_client.close()
-
-    assert rpc("export_list") == exports
-    assert rpc("access_group_map_list") == maps
-    assert any(vol["name"] in b for b in configfs_listing(guest_exec)["backstores"])
-    # the iface records live in /etc/iscsi (persistent): log in again
-    assert a.login() != 0  # CHAP still required
-    assert a.login("bob", "bob-secret-123") == 0
-    disk = a.disks(want=1)[2]
-    assert unit_serial(guest_exec, disk) == vol["uuid"]
-    assert read_digest(guest_exec, disk, 0, 2) == digest
-    a.logout()
-    assert member.login() == 0
-    assert unit_serial(guest_exec, member.disks(want=1)[4]) == gvol["uuid"]
-    member.logout()
-    rpc("access_group_destroy", ag_name=ag)
-    rpc("initiator_set_auth", initiator_wwn=a.name, in_user=None, in_pass=None, out_user=None,
-        out_pass=None)  # fmt: skip
 
 
 # --- hostile initiator names (issue 10, item 2) ------------------------------------------------

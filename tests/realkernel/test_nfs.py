@@ -1,12 +1,10 @@
 """NFS exports (targetd-nfs) of btrfs file systems (targetd-btrfs-fs) on a real kernel:
 mounted over the guest's loopback with NFSv3 and NFSv4, written through, root squashing
-as exported, and exports kept across a reboot of the appliance."""
+as exported. That exports are kept across a reboot of the appliance (and that a swapped-in
+symlink is withdrawn then) is checked in test_appliance_reboot.py, in its one shared reboot."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -16,7 +14,6 @@ from tests.realkernel.client import RPCError
 POOL = "/mnt/btrfs"
 CLIENT = "127.0.0.1"
 MiB = 1 << 20
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def unique(prefix: str) -> str:
@@ -32,6 +29,11 @@ def made(rpc, guest_exec):
     """Records what a test makes; removes mounts, exports and file systems afterwards."""
     state: dict[str, list] = {"mounts": [], "exports": [], "fs": []}
     yield state
+    undo_made(rpc, guest_exec, state)
+
+
+def undo_made(rpc, guest_exec, state: dict[str, list]) -> None:
+    """Unmount, unexport and destroy what state records (see the made fixture)."""
     for m in reversed(state["mounts"]):
         guest_exec(["umount", "-f", m], check=False)
         guest_exec(["rmdir", m], check=False)
@@ -134,30 +136,6 @@ def test_btrfs_quota_and_snapshots_on_the_guest_kernel(rpc, guest_exec, made):
     assert sh(guest_exec, f"ls {POOL}/targetd_ss").split().count(fs["name"]) == 0
 
 
-@pytest.mark.slow
-def test_exports_survive_a_reboot(rpc, rpc_client, guest_exec, made, appliance_env):
-    fs = make_fs(rpc, made)
-    path = fs["full_path"]
-    export(rpc, made, path, ["rw", "no_root_squash"])
-    guest_exec(f"echo before > {path}/f")
-    assert f"{path} 127.0.0.1(rw,no_root_squash,no_subtree_check)" in sh(
-        guest_exec, ["cat", "/etc/exports.d/targetd.exports"]
-    )
-    proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "contrib", "appliance"), "reboot"],
-        env={**os.environ, "TARGETD_APPLIANCE_DIR": appliance_env["TARGETD_APPLIANCE_DIR"]},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rpc_client.close()
-    listed = [e for e in rpc("nfs_export_list") if e["path"] == path]
-    assert listed and listed[0]["host"] == CLIENT and "no_root_squash" in listed[0]["options"]
-    mnt = mount(guest_exec, made, path, "4.2")
-    assert sh(guest_exec, f"cat {mnt}/f") == "before\n"
-
-
 ZFS_FS_POOL = "/zfs-targetd/fs"
 
 
@@ -205,34 +183,3 @@ def test_fs_destroy_removes_its_exports(rpc, guest_exec, made, pool):
         for f in rpc("fs_list"):
             if f["name"] in made_here and f["pool"] == pool:
                 rpc("fs_destroy", uuid=f["uuid"])
-
-
-@pytest.mark.slow
-def test_symlink_swap_is_not_exported_after_a_reboot(
-    rpc, rpc_client, guest_exec, made, appliance_env
-):
-    """A client with write access replaces an exported directory with a link to /etc;
-    after a reboot the export is withdrawn (logged), not re-applied to /etc."""
-    fs = make_fs(rpc, made)
-    sub = f"{fs['full_path']}/sub"
-    guest_exec(["mkdir", sub])
-    export(rpc, made, sub, ["rw", "no_root_squash"])
-    guest_exec(["rmdir", sub])
-    guest_exec(["ln", "-s", "/etc", sub])
-    proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "contrib", "appliance"), "reboot"],
-        env={**os.environ, "TARGETD_APPLIANCE_DIR": appliance_env["TARGETD_APPLIANCE_DIR"]},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rpc_client.close()
-    live = rpc("nfs_export_list")
-    assert not [e for e in live if e["path"] in (sub, "/etc")], live
-    assert "/etc" not in [
-        ln.split()[0] for ln in sh(guest_exec, ["exportfs", "-v"]).splitlines() if ln.strip()
-    ]
-    assert f"{sub} " not in sh(guest_exec, ["cat", "/etc/exports.d/targetd.exports"])
-    assert mount_fails(guest_exec, sub) and mount_fails(guest_exec, "/etc")
-    assert "nfs export withdrawn" in sh(guest_exec, ["cat", "/var/log/targetd.log"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.realkernel.appliance import reboot
 from tests.realkernel.client import RPCError
 from tests.realkernel.lio_helpers import Initiator, iqn
 from tests.realkernel.lvm_helpers import read_digest, unique, write_random
@@ -39,6 +38,11 @@ def vols(rpc):
     """(pool, name) of volumes a test made; destroyed (after their exports) at the end."""
     made: list[tuple[str, str]] = []
     yield made
+    destroy_volumes(rpc, made)
+
+
+def destroy_volumes(rpc, made: list[tuple[str, str]]) -> None:
+    """Destroy the (pool, name) volumes in made, after their NVMe and iSCSI exports."""
     for e in rpc("nvme_export_list"):
         if (e["pool"], e["vol_name"]) in made:
             rpc("nvme_export_destroy", pool=e["pool"], vol=e["vol_name"], host_nqn=e["host_nqn"])
@@ -231,31 +235,3 @@ def test_same_volume_over_iscsi_and_nvme(rpc, guest_exec, vols, hosts):
         assert code_of(rpc, "vol_destroy", pool=THIN, name=vol["name"]) == -303  # NVMe still
     finally:
         ini.remove()
-
-
-def test_exports_survive_a_reboot(rpc, rpc_client, guest_exec, vols, hosts):
-    vol, zvol = new_volume(rpc, vols), new_volume(rpc, vols, pool=ZVOLS)
-    (h,) = hosts(1, "boot")
-    sub = rpc("nvme_export_create", pool=THIN, vol=vol["name"], host_nqn=h.nqn, nsid=3)[
-        "subsystem_nqn"
-    ]
-    rpc("nvme_export_create", pool=ZVOLS, vol=zvol["name"], host_nqn=h.nqn, nsid=5)
-    assert h.connect(sub) == 0
-    digest = write_random(guest_exec, disks(guest_exec, sub, want=2)[3], 0, 2)
-    h.disconnect(sub)
-    before = rpc("nvme_export_list")
-    serial = guest_exec(["cat", f"{NVMET}/subsystems/{sub}/attr_serial"]).stdout
-
-    reboot()
-    rpc_client.close()
-
-    assert rpc("nvme_export_list") == before
-    assert guest_exec(["cat", f"{NVMET}/subsystems/{sub}/attr_serial"]).stdout == serial
-    assert h.connect(sub) == 0
-    found = disks(guest_exec, sub, want=2)
-    assert sorted(found) == [3, 5]
-    assert disk_attr(guest_exec, found[3], "uuid") == ns_uuid(vol["uuid"])
-    assert disk_attr(guest_exec, found[5], "uuid") == ns_uuid(zvol["uuid"])
-    assert read_digest(guest_exec, found[3], 0, 2) == digest
-    h.disconnect(sub)
-    assert code_of(rpc, "vol_destroy", pool=THIN, name=vol["name"]) == -303

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -87,10 +88,39 @@ def versions() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def repo(workdir: Path, versions: tuple[str, str]) -> Path:
+def quickstart_files(workdir: Path) -> Iterator[Future[Path]]:
+    """wheels/ and src.tar for contrib/quickstart, which pip-installs the checkout (the guest
+    has no index), made on the host in the background: they are only needed when the
+    quickstart guest boots, so they are built while the packages guest runs."""
+    out = workdir / "quickstart"
+    # a copy, made before build-deb runs in the tree: setuptools leaves build/ and
+    # *.egg-info in the tree it builds
+    shutil.copytree(ROOT, out / "src", ignore=SKIP_TREE, symlinks=True)
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(_make_quickstart_files, out)
+
+
+def _make_quickstart_files(out: Path) -> Path:
+    with Phases.timed("wheelhouse for quickstart (host, in the background)"):
+        src = out / "src"
+        with tarfile.open(out / "src.tar", "w") as tf:
+            tf.add(src, arcname=".")
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+        dists = [str(src)] + [str(p.parent) for p in sorted(src.glob("plugins/*/pyproject.toml"))]
+        subprocess.run(pip + ["wheel", "-q", "-w", str(out / "wheels")] + dists, check=True)
+        subprocess.run(
+            pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=64", "wheel"],
+            check=True,
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
+def repo(workdir: Path, versions: tuple[str, str], quickstart_files: Future[Path]) -> Path:
     """The guest's apt repository: v1/ (this tree's .debs), v2/ (the same tree with a higher
-    version, for the upgrade), deps/ with Packages and Release (what they need from Debian),
-    wheels/ and src.tar (for contrib/quickstart, which pip-installs the checkout)."""
+    version, for the upgrade), deps/ with Packages and Release (what they need from Debian).
+    quickstart_repo adds wheels/ and src.tar for contrib/quickstart (quickstart_files is
+    requested here so that their build starts first and runs beside all of this)."""
     v1, v2 = versions
     sets = workdir / "sets"
     with Phases.timed(f"build-deb all ({v1})"):
@@ -109,21 +139,19 @@ def repo(workdir: Path, versions: tuple[str, str]) -> Path:
     # list (minutes, cold), then cached like the appliance image
     with Phases.timed("storage-host image (cached or built) and the apt repository"):
         appliance("repo", str(out), str(sets / "v1"), str(sets / "v2"))
-    # quickstart installs the checkout with pip: the guest has no index, so a wheelhouse
-    # (built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds)
-    src = workdir / "src"
-    shutil.copytree(ROOT, src, ignore=SKIP_TREE, symlinks=True)
-    with tarfile.open(out / "src.tar", "w") as tf:
-        tf.add(src, arcname=".")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    dists = [str(src)] + [str(p.parent) for p in sorted(src.glob("plugins/*/pyproject.toml"))]
-    with Phases.timed("wheelhouse for quickstart"):
-        subprocess.run(pip + ["wheel", "-q", "-w", str(out / "wheels")] + dists, check=True)
-        subprocess.run(
-            pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=64", "wheel"],
-            check=True,
-        )
     return out
+
+
+@pytest.fixture(scope="session")
+def quickstart_repo(repo: Path, quickstart_files: Future[Path]) -> Path:
+    """The repository with wheels/ and src.tar added (each guest's repository disk is made
+    from the directory when it boots)."""
+    with Phases.timed("waiting for the wheelhouse"):
+        made = quickstart_files.result()
+    if not (repo / "src.tar").exists():
+        shutil.move(made / "wheels", repo / "wheels")
+        shutil.move(made / "src.tar", repo / "src.tar")
+    return repo
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ from tests.storagehost.conftest import boot
 from tests.storagehost.host import Guest, Phases
 
 
-def test_quickstart_host_mode(guest_factory: list[Guest], repo: Path, tmp_path: Path):
-    g = boot(guest_factory, repo, "quickstart")
+def test_quickstart_host_mode(guest_factory: list[Guest], quickstart_repo: Path, tmp_path: Path):
+    g = boot(guest_factory, quickstart_repo, "quickstart")
     g.run("mkdir -p /root/targetd && tar -xf /srv/targetd-repo/src.tar -C /root/targetd")
     with Phases.timed("contrib/quickstart"):
         cp = g.run(
