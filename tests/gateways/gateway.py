@@ -8,17 +8,14 @@ by `contrib/appliance up --link` (a second NIC, eth1, on a UDP link over the hos
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from tests.realkernel.appliance import APPLIANCE, Instance
+from tests.realkernel.appliance import Instance, PhaseTimer, appliance
 from tests.realkernel.client import RPCClient, RPCError
 
 NETWORK = "10.99.0.0/24"
@@ -28,24 +25,11 @@ CONFIG = "/etc/target/targetd.yaml"
 STATE_BASE = Path(os.environ.get("TARGETD_GATEWAYS_DIR", "/var/lib/targetd-appliance"))
 
 
-class Phases:
+class Phases(PhaseTimer):
     """Wall-clock seconds of the tier's phases, printed at the end (conftest.py)."""
 
+    tag = "gateways"
     done: list[tuple[str, float]] = []
-
-    @classmethod
-    @contextlib.contextmanager
-    def timed(cls, name: str) -> Iterator[None]:
-        t = time.monotonic()
-        try:
-            yield
-        finally:
-            cls.done.append((name, time.monotonic() - t))
-            print(f"[gateways] {name}: {time.monotonic() - t:.0f} s", file=sys.stderr)
-
-
-def appliance(*args: str, timeout: float = 3600) -> None:
-    subprocess.run([sys.executable, APPLIANCE, *args], check=True, timeout=timeout)
 
 
 class Gateway:

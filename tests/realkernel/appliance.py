@@ -8,9 +8,12 @@ or written to <state dir>/env by `contrib/appliance up`).
     guest_exec("dd of=/tmp/x bs=1M", input=b"..." )            # a string runs under bash -c
 """
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 
 _AD = os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib", "appliance.d")
@@ -20,9 +23,33 @@ if _AD not in sys.path:
 
 from appliance_client import ApplianceError, Instance  # noqa: E402
 
-__all__ = ["ApplianceError", "guest_exec", "instance", "reboot"]
+__all__ = ["ApplianceError", "PhaseTimer", "appliance", "guest_exec", "instance", "reboot"]
 
 APPLIANCE = os.path.join(os.path.dirname(_AD), "appliance")
+
+
+def appliance(*args: str, timeout: float = 3600) -> None:
+    """contrib/appliance with args; its progress goes to this process's stderr."""
+    subprocess.run([sys.executable, APPLIANCE, *args], check=True, timeout=timeout)
+
+
+class PhaseTimer:
+    """Wall-clock seconds of a guest tier's phases (build, boot, install, ...), for its
+    conftest to print at the end so that a CI log shows where the time went. A tier
+    subclasses it with its own ``tag`` and its own ``done`` list."""
+
+    tag = "guests"
+    done: list[tuple[str, float]] = []
+
+    @classmethod
+    @contextlib.contextmanager
+    def timed(cls, name: str) -> Iterator[None]:
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            cls.done.append((name, time.monotonic() - t))
+            print(f"[{cls.tag}] {name}: {time.monotonic() - t:.0f} s", file=sys.stderr)
 
 
 def instance() -> Instance:

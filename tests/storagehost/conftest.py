@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tests.storagehost.host import ROOT, Guest, Phases, appliance
+from tests.realkernel.appliance import appliance
+from tests.storagehost.host import ROOT, Guest, Phases
 
 BUILD_DEB = ROOT / "contrib" / "packaging" / "build-deb"
 SET_VERSION = ROOT / "contrib" / "packaging" / "set-version"

@@ -7,15 +7,12 @@ the apt repository disk that is its only package source. See contrib/appliance.m
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from tests.realkernel.appliance import APPLIANCE, Instance
+from tests.realkernel.appliance import Instance, PhaseTimer, appliance
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_BASE = Path(os.environ.get("TARGETD_STORAGEHOST_DIR", "/var/lib/targetd-appliance"))
@@ -35,26 +32,11 @@ def _text(b: bytes | str | None) -> str:
     return b if isinstance(b, str) else b.decode(errors="replace")
 
 
-class Phases:
-    """Wall-clock minutes of the tier's phases (build, boot, install, ...), printed at the end
-    of the run (see conftest.py) so that a CI log shows where the time went."""
+class Phases(PhaseTimer):
+    """The storage-host tier's phases, printed at the end of the run (see conftest.py)."""
 
+    tag = "storagehost"
     done: list[tuple[str, float]] = []
-
-    @classmethod
-    @contextlib.contextmanager
-    def timed(cls, name: str) -> Iterator[None]:
-        t = time.monotonic()
-        try:
-            yield
-        finally:
-            cls.done.append((name, time.monotonic() - t))
-            print(f"[storagehost] {name}: {time.monotonic() - t:.0f} s", file=sys.stderr)
-
-
-def appliance(*args: str, timeout: float = 3600) -> None:
-    """contrib/appliance with args; its progress goes to this process's stderr."""
-    subprocess.run([sys.executable, APPLIANCE, *args], check=True, timeout=timeout)
 
 
 class Guest:
