@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rbd_fakes import FakeCluster, make_modules
+from rbd_fakes import FakeCluster
 from targetd_rbd import cluster as cl
 from targetd_rbd import coordination, devices
 from targetd_rbd.config import GATEWAY_RE, ClusterSpec, check_gateway_id, parse_pool_spec
@@ -69,14 +68,6 @@ class Gateways:
     def records(self, image: str) -> set[str]:
         meta = self.fake.pools["rbd"][""][image].metadata
         return {k.removeprefix("targetd.export.") for k in meta if k.startswith("targetd.")}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCluster]:
-    rados, rbd, cluster = make_modules()
-    cl.set_bindings(rados, rbd)  # type: ignore[arg-type]
-    yield cluster
-    cl.set_bindings(None, None)
 
 
 @pytest.fixture

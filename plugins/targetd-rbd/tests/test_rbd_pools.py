@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rbd_fakes import FakeCluster, make_modules
+from rbd_fakes import FakeCluster
 from targetd_rbd import cluster as cl
 from targetd_rbd import devices
 from targetd_rbd.config import ClusterSpec, parse_pool_spec
@@ -16,14 +15,6 @@ from targetd_rbd.pools import RbdPool
 from targetd_core.plugin import ConfigError, TargetdError
 
 SPEC = ClusterSpec("/etc/ceph/ceph.conf", "targetd", "/etc/ceph/k.keyring")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCluster]:
-    rados, rbd, cluster = make_modules()
-    cl.set_bindings(rados, rbd)  # type: ignore[arg-type]
-    yield cluster
-    cl.set_bindings(None, None)
 
 
 def pool(tmp_path: Path, spec: str = "rbd") -> RbdPool:
