@@ -139,9 +139,12 @@ class RbdPool(BlockPool):
         with self._changing(name, "destroy") as (io, lock):
             # the core has checked that no export handler of this gateway exports it; a
             # mapping left here (a crash between unexport and unmap) would keep a watcher,
-            # and a record of ours would be stale: both go first
-            self.detach(name)
+            # and a record of ours would be stale: both go first. The records are read
+            # once, for ours and for the other gateways'.
+            self._unmap(name)
             others = self.cluster.call(self._where(name), lambda: self._exporters(io, name))
+            if others.pop(self.gateway, None) is not None:
+                self.cluster.call(self._where(name), lambda: self._write_record(io, name, False))
             if others:
                 raise TargetdError(
                     Code.VOLUME_MASKED,
@@ -221,20 +224,23 @@ class RbdPool(BlockPool):
             )
         return device
 
+    def _write_record(self, io: Any, name: str, present: bool) -> None:
+        """Set (``present``) or remove this gateway's export record: a writable open of
+        the image (call through ``self.cluster.call``)."""
+        with self._rbd_module().Image(io, name) as img:
+            if present:
+                coordination.record_export(img, self.gateway)
+            else:
+                coordination.forget_export(img, self.gateway)
+
     def _record(self, io: Any, name: str, present: bool) -> None:
         """Set (``present``) or remove this gateway's export record on the image."""
-        rbd = self._rbd_module()
 
         def change() -> None:
-            if not present:  # most often there is none: no writable open (it costs) then
-                with rbd.Image(io, name, read_only=True) as img:
-                    if self.gateway not in coordination.exporters(img):
-                        return
-            with rbd.Image(io, name) as img:
-                if present:
-                    coordination.record_export(img, self.gateway)
-                else:
-                    coordination.forget_export(img, self.gateway)
+            # most often there is none to remove: no writable open (it costs) then
+            if not present and self.gateway not in self._exporters(io, name):
+                return
+            self._write_record(io, name, present)
 
         self.cluster.call(self._where(name), change)
 
@@ -268,13 +274,17 @@ class RbdPool(BlockPool):
     def detach(self, name: str) -> None:
         """Unmap (refused by the kernel while another export has the device open: the
         record then stays too), then remove this gateway's export record."""
-        device = self._find(name)
-        if device is not None:
-            devices.unmap_device(self.cluster.spec, device)
-            log.info("RBD image unmapped", image=self._where(name), device=device)
+        self._unmap(name)
         with self._io() as io:
             try:
                 self._record(io, name, False)
             except TargetdError as exc:
                 if exc.code != Code.VOLUME_NOT_FOUND:
                     raise
+
+    def _unmap(self, name: str) -> None:
+        """Unmap the image's device on this host, if it has one."""
+        device = self._find(name)
+        if device is not None:
+            devices.unmap_device(self.cluster.spec, device)
+            log.info("RBD image unmapped", image=self._where(name), device=device)
