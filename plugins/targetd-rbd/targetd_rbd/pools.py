@@ -165,11 +165,6 @@ class RbdPool(BlockPool):
         with self._rbd_module().Image(io, name, read_only=True) as img:
             return coordination.exporters(img)
 
-    def exporters(self, name: str) -> dict[str, dict[str, Any]]:
-        """Gateway id -> record of every gateway that records an export of the image."""
-        with self._io() as io:
-            return self.cluster.call(self._where(name), lambda: self._exporters(io, name))
-
     def resize_volume(self, name: str, size: int) -> None:
         rbd = self._rbd_module()
 
