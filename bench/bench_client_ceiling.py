@@ -11,6 +11,14 @@ with the bytes targetd answers ``pool_list`` with (same status line and headers)
 no work it is the most any server could reach with that client on this machine; with
 some, it shows what a request path costing that much CPU can reach, so a target
 rate for one client converts into a CPU budget per call for the daemon.
+
+``--serve PORT`` instead runs the stand-in in the foreground on that loopback port (over
+HTTPS with ``--tls``, spinning ``--work`` µs), for ``bench_rpc.py --reference``: the
+daemon and a server that does nothing, measured alternately in the same minutes:
+
+    python3 bench/bench_client_ceiling.py --serve 18791 --work 0 &
+    python3 bench/bench_rpc.py --transports http --loads 1,8 \
+        --reference http://127.0.0.1:18791/targetrpc
 """
 
 from __future__ import annotations
@@ -111,7 +119,15 @@ def main() -> int:
     ap.add_argument("--clients", default="1,8", help="client threads, comma-separated")
     ap.add_argument("--transports", default="http,https")
     ap.add_argument("--duration", type=float, default=4.0, help="seconds per row")
+    ap.add_argument("--serve", type=int, default=None, metavar="PORT", help="only serve")
+    ap.add_argument("--tls", action="store_true", help="with --serve: over HTTPS")
     args = ap.parse_args()
+    if args.serve is not None:
+        listener = socket.create_server(("127.0.0.1", args.serve), backlog=128)
+        with tempfile.TemporaryDirectory() as tmp:
+            tls = tls_context(Path(tmp)) if args.tls else None
+            _serve(listener, float(args.work.split(",")[0]) / 1e6, tls)
+        return 0
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M:%S')}, load average {os.getloadavg()[0]:.2f}, "
         f"{os.cpu_count()} CPUs, {args.duration:g} s per row"

@@ -26,6 +26,14 @@ Loads (``--loads``, comma-separated):
   connect and send nothing, while one valid keep-alive client calls ``pool_list``; the
   table gives that client's figures and how many slow connections the daemon closed.
 
+``--reference URL`` (once per transport: an ``http://`` and an ``https://`` URL) compares
+with a running daemon, e.g. the old targetd started with no pools (its ``--url`` form,
+user ``--user``, password ``--password``): for each load, ``--rounds`` rounds alternate
+a run against it and a run against the daemon this script started, in turn first, and a
+summary gives the median rate of each and their ratio, so that the two are measured in
+the same minutes (on a shared machine the rate of one load moves by 2x from one minute to
+the next).
+
 ``--model`` starts the daemon with another gunicorn worker model (``gthread``,
 ``gevent``: needs gevent installed) instead of its own, to compare candidates; see
 docs/serving.md. For daemons it started, the script also prints the memory of each
@@ -45,6 +53,7 @@ import shutil
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -397,7 +406,7 @@ def _ms(x: float | None) -> str:
 
 
 def run_loads(
-    target: Target, args: argparse.Namespace, daemon: Daemon | None = None
+    target: Target, args: argparse.Namespace, daemon: Daemon | None = None, label: str = ""
 ) -> list[Result]:
     results = []
     for load in args.loads:
@@ -421,9 +430,56 @@ def run_loads(
             r.cpu_us = (daemon.cpu_seconds() - cpu0) / r.requests * 1e6
         if load in ("1", "8") and r.requests:
             r.client_us = (time.process_time() - mine0) / r.requests * 1e6
+        if label:
+            r.load = f"{r.load} ({label})"
         results.append(r)
         print_row(r)
     return results
+
+
+def parse_url(url: str, args: argparse.Namespace) -> Target:
+    m = re.fullmatch(r"(https?)://([^/:]+):(\d+)(/.*)", url)
+    if not m:
+        raise SystemExit(f"{url}: must be http(s)://HOST:PORT/PATH")
+    return Target(m[2], int(m[3]), m[1] == "https", m[4], _basic(args.user, args.password))
+
+
+def compare(reference: Target, daemon: Daemon, args: argparse.Namespace) -> None:
+    """Each load ``args.rounds`` times against the reference and against ``daemon``,
+    alternating (which goes first alternates too); then the medians and their ratio."""
+    loads = args.loads
+    runs: dict[tuple[str, str], list[Result]] = {}
+    for rnd in range(args.rounds):
+        for load in loads:
+            args.loads = [load]
+            pair = [("reference", reference, None), ("targetd", daemon.target, daemon)]
+            for who, target, d in pair if rnd % 2 == 0 else pair[::-1]:
+                (r,) = run_loads(target, args, d, label=f"{who}, round {rnd + 1}")
+                runs.setdefault((load, who), []).append(r)
+    args.loads = loads
+    transport = "https" if daemon.target.tls else "http"
+
+    def med(results: list[Result], f) -> float | None:
+        vals = [v for v in map(f, results) if v is not None]
+        return statistics.median(vals) if vals else None
+
+    print(f"\n| load | transport | reference: req/s, p50 ms, p99 ms (median of {args.rounds}) "
+          "| targetd: req/s, p50 ms, p99 ms | ratio of medians | ratio, worst round |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- |")
+    for load in loads:
+        cells = []
+        for who in ("reference", "targetd"):
+            rs = runs[(load, who)]
+            rate = med(rs, lambda r: r.rate) or 0.0
+            p50 = med(rs, lambda r: r.pct(0.5) if r.latencies else getattr(r, "p50", None))
+            p99 = med(rs, lambda r: r.pct(0.99) if r.latencies else getattr(r, "p99", None))
+            cells.append((rate, f"{rate:,.0f}, {_ms(p50)}, {_ms(p99)}"))
+        pairs = zip(runs[(load, "targetd")], runs[(load, "reference")], strict=True)
+        worst = min((o.rate / r.rate for o, r in pairs if r.rate), default=float("inf"))
+        ratio = cells[1][0] / cells[0][0] if cells[0][0] else float("inf")
+        print(f"| {load} | {transport} | {cells[0][1]} | {cells[1][1]} | {ratio:.2f} | "
+              f"{worst:.2f} |", flush=True)  # fmt: skip
+    print()
 
 
 def print_row(r: Result) -> None:
@@ -455,6 +511,14 @@ def main() -> int:
     ap.add_argument("--url", default=None, help="measure this running daemon instead")
     ap.add_argument("--user", default="admin")
     ap.add_argument("--password", default=os.environ.get("TARGETD_PASSWORD", ""))
+    ap.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another running daemon to compare with, alternating (one URL per transport)",
+    )
+    ap.add_argument("--rounds", type=int, default=5, help="alternations with --reference")
     ap.add_argument("--workdir", type=Path, default=None, help="for the daemon's files")
     args = ap.parse_args()
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]
@@ -469,19 +533,22 @@ def main() -> int:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     if args.url:
-        m = re.fullmatch(r"(https?)://([^/:]+):(\d+)(/.*)", args.url)
-        if not m:
-            raise SystemExit("--url must be http(s)://HOST:PORT/PATH")
-        target = Target(m[2], int(m[3]), m[1] == "https", m[4], _basic(args.user, args.password))
-        run_loads(target, args)
+        run_loads(parse_url(args.url, args), args)
         return 0
+    references = {(t := parse_url(u, args)).tls: t for u in args.reference}
     for transport in args.transports.split(","):
         extra = [f"{k}: {v}" for k, _, v in (kv.partition("=") for kv in args.set)]
         daemon = Daemon(
             transport.strip() == "https", args.model, args.workdir or Path("/tmp"), extra
         )
         try:
-            run_loads(daemon.target, args, daemon)
+            reference = references.get(daemon.target.tls)
+            if args.reference and reference is None:
+                raise SystemExit(f"--reference: no {transport} URL given")
+            if reference:
+                compare(reference, daemon, args)
+            else:
+                run_loads(daemon.target, args, daemon)
             mem = daemon.memory()
         finally:
             daemon.stop()
