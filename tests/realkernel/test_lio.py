@@ -353,6 +353,41 @@ def test_100_exports_listed_in_one_call(rpc, guest_exec, vols):
     assert configfs_listing(guest_exec) == before
 
 
+def test_export_list_follows_mapped_luns_changed_behind_its_back(rpc, guest_exec, vols):
+    """export_list reads an ACL it has seen before with a stat (its link count) and the
+    known mapped LUNs' links instead of a listing: changes made by another tool that keep
+    the number of mapped LUNs (one moved to another LUN id, one relinked to another TPG
+    LUN) must show at once, and configfs must count links as the plugin expects (or the
+    faster read would silently never be taken)."""
+    a, b = new_volume(rpc, vols, size=8 * MiB), new_volume(rpc, vols, size=8 * MiB)
+    w, x = iqn("hint"), iqn("hint")
+    rpc("export_create", pool=THIN, vol=a["name"], initiator_wwn=w, lun=0)
+    rpc("export_create", pool=THIN, vol=b["name"], initiator_wwn=w, lun=1)
+    rpc("export_create", pool=THIN, vol=b["name"], initiator_wwn=x, lun=0)  # b's TPG LUN
+    for _ in range(4):  # every worker has read (and keeps a hint of) w's mapped LUNs
+        assert [(e["lun"], e["vol_name"]) for e in export_of(rpc, w)] == [
+            (0, a["name"]), (1, b["name"])]  # fmt: skip
+    acl = f"{TPG}/acls/{w}"
+    links = guest_exec(f"readlink {acl}/lun_0/targetd {acl}/lun_1/targetd").stdout.split()
+    tpg_a, tpg_b = (link.decode().rstrip("/").rsplit("/", 1)[1] for link in links)
+    # lun 0 moves to lun 7 (same count), and lun 1 is relinked to a's TPG LUN
+    guest_exec(f"rm {acl}/lun_0/targetd && rmdir {acl}/lun_0 && mkdir {acl}/lun_7 && "
+               f"ln -s {TPG}/lun/{tpg_a} {acl}/lun_7/targetd && "
+               f"rm {acl}/lun_1/targetd && ln -s {TPG}/lun/{tpg_a} {acl}/lun_1/x")  # fmt: skip
+    for _ in range(4):
+        assert [(e["lun"], e["vol_name"]) for e in export_of(rpc, w)] == [
+            (1, a["name"]), (7, a["name"])]  # fmt: skip
+    # configfs counts an ACL's subdirectories in its link count, as the plugin relies on
+    check = guest_exec(
+        ["env", "PYTHONPATH=/opt/targetd/site", "python3", "-c",
+         "from targetd_lio.cfs import Configfs; import sys; c = Configfs(sys.argv[1]); "
+         "c.read(); print(c._acl_subdirs)", TARGET])  # fmt: skip
+    assert check.stdout.decode().strip() == "4", check.stdout
+    nlink = guest_exec(["stat", "-c", "%h", acl]).stdout.decode().strip()
+    assert nlink == str(2 + 4 + 2)
+    guest_exec(f"rm {acl}/lun_1/x && ln -s {TPG}/lun/{tpg_b} {acl}/lun_1/targetd")
+
+
 # --- hostile initiator names (issue 10, item 2) ------------------------------------------------
 def _configfs_tree(guest_exec) -> list[str]:
     """Every entry of the iSCSI target's configfs tree and of the backstores' (paths only)."""

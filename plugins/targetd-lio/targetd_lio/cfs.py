@@ -180,6 +180,12 @@ class Configfs:
         self.tpg = Path(safe_join(root, "iscsi", target_name, f"tpgt_{TPG_TAG}", what="name"))
         self.core = root / "core"
         self._core = str(self.core)
+        #: each ACL's mapped LUNs as the last full pass read them (a hint, see _mapped_as_hinted)
+        self._mapped_hint: dict[str, dict[int, int]] = {}
+        #: subdirectories an ACL has besides its mapped LUNs (None: not yet seen, or the
+        #: link counts do not add up here, so no hint is ever taken)
+        self._acl_subdirs: int | None = None
+        self._acl_subdirs_known = False
 
     # -- paths: every path made from a name is built here, through safe_join -------------
     # (each name must be one plain directory entry: no '/', not '.' or '..', no NUL or
@@ -228,28 +234,71 @@ class Configfs:
             acl_entries = list(os.scandir(str(self.tpg / "acls")))
         except FileNotFoundError:
             return view
+        hint = self._mapped_hint
         for entry in acl_entries:
             if not entry.is_dir(follow_symlinks=False):
                 continue
             acl = Acl(entry.name, None)
             try:
-                names = os.listdir(entry.path)
                 if tags:
                     acl.tag = _read(entry.path + "/tag") or None
+                mapped = self._mapped_as_hinted(entry.path, hint.get(entry.name))
+                acl.mapped = self._mapped_listed(entry.path) if mapped is None else mapped
             except FileNotFoundError:
                 continue  # removed meanwhile
-            for name in names:
-                if not name.startswith("lun_"):
-                    continue  # the ACL's attributes and groups
-                m = _number(name, "lun_")
-                if m is None:
-                    continue
-                link = _link_in(f"{entry.path}/{name}")
-                t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
-                if t is not None:
-                    acl.mapped[m] = t
             view.acls[acl.wwn] = acl
+        self._mapped_hint = {wwn: acl.mapped for wwn, acl in view.acls.items()}
         return view
+
+    def _mapped_listed(self, path: str) -> dict[int, int]:
+        """An ACL's mapped LUNs from a listing of its directory (a ``stat`` too, the first
+        time: see :meth:`_mapped_as_hinted`)."""
+        mapped: dict[int, int] = {}
+        subdirs = 0
+        with os.scandir(path) as it:
+            entries = list(it)
+        for entry in entries:
+            m = _number(entry.name, "lun_")
+            if m is None:
+                subdirs += entry.is_dir(follow_symlinks=False)
+                continue  # the ACL's attributes and groups
+            link = _link_in(f"{path}/{entry.name}")
+            t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
+            if t is not None:
+                mapped[m] = t
+        if not self._acl_subdirs_known:
+            st = os.stat(path, follow_symlinks=False)
+            luns = sum(1 for e in entries if e.name.startswith("lun_") and e.is_dir())
+            # a directory's link count is 2 + its subdirectories on configfs (and tmpfs,
+            # ext4); where it is not, hints are never taken
+            self._acl_subdirs = subdirs if st.st_nlink == 2 + subdirs + luns else None
+            self._acl_subdirs_known = True
+        return mapped
+
+    def _mapped_as_hinted(self, path: str, hinted: dict[int, int] | None) -> dict[int, int] | None:
+        """An ACL's mapped LUNs, checked against the last pass's: one ``stat`` and one
+        ``readlink`` per mapped LUN instead of a listing (4 system calls, and reading
+        the ACL's attributes' names), or None when the hint does not hold.
+
+        Exact, not a cache: the directory's link count says how many mapped-LUN
+        directories there are (it is 2 + its subdirectories, and an ACL's other
+        subdirectories are fixed by the kernel); when it is the hint's count and every
+        hinted one is there (its link read now, so its TPG LUN is the kernel's), those
+        are all of them.
+        """
+        base = self._acl_subdirs
+        if hinted is None or base is None:
+            return None
+        if os.stat(path, follow_symlinks=False).st_nlink != 2 + base + len(hinted):
+            return None
+        mapped: dict[int, int] = {}
+        for m in hinted:
+            link = _link_in(f"{path}/lun_{m}")
+            t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
+            if t is None:
+                return None
+            mapped[m] = t
+        return mapped
 
     def read_luns(self, view: TpgView) -> None:
         """Fill ``view`` with every TPG LUN (one listing, one readlink each)."""
