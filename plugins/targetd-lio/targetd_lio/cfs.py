@@ -171,6 +171,13 @@ def _link_in(directory: str) -> str | None:
     return None
 
 
+def _mapped_target(directory: str) -> int | None:
+    """The TPG LUN number a mapped-LUN directory links to, or None (no link, or not one
+    to a TPG LUN)."""
+    link = _link_in(directory)
+    return _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
+
+
 class Configfs:
     """One iSCSI target's TPG 1 in configfs, plus targetd's backstores."""
 
@@ -254,24 +261,23 @@ class Configfs:
         """An ACL's mapped LUNs from a listing of its directory (a ``stat`` too, the first
         time: see :meth:`_mapped_as_hinted`)."""
         mapped: dict[int, int] = {}
-        subdirs = 0
+        dirs = luns = 0  # subdirectories; of them, mapped LUNs'
         with os.scandir(path) as it:
-            entries = list(it)
-        for entry in entries:
-            m = _number(entry.name, "lun_")
-            if m is None:
-                subdirs += entry.is_dir(follow_symlinks=False)
-                continue  # the ACL's attributes and groups
-            link = _link_in(f"{path}/{entry.name}")
-            t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
-            if t is not None:
-                mapped[m] = t
+            for entry in it:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                dirs += is_dir
+                m = _number(entry.name, "lun_")
+                if m is None:
+                    continue  # the ACL's attributes and groups
+                luns += is_dir
+                t = _mapped_target(f"{path}/{entry.name}")
+                if t is not None:
+                    mapped[m] = t
         if not self._acl_subdirs_known:
-            st = os.stat(path, follow_symlinks=False)
-            luns = sum(1 for e in entries if e.name.startswith("lun_") and e.is_dir())
             # a directory's link count is 2 + its subdirectories on configfs (and tmpfs,
             # ext4); where it is not, hints are never taken
-            self._acl_subdirs = subdirs if st.st_nlink == 2 + subdirs + luns else None
+            nlink = os.stat(path, follow_symlinks=False).st_nlink
+            self._acl_subdirs = dirs - luns if nlink == 2 + dirs else None
             self._acl_subdirs_known = True
         return mapped
 
@@ -293,8 +299,7 @@ class Configfs:
             return None
         mapped: dict[int, int] = {}
         for m in hinted:
-            link = _link_in(f"{path}/lun_{m}")
-            t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
+            t = _mapped_target(f"{path}/lun_{m}")
             if t is None:
                 return None
             mapped[m] = t
@@ -390,21 +395,10 @@ class Configfs:
 
     def acl_mapped(self, wwn: str) -> dict[int, int]:
         """One ACL's mapped LUNs (mapped LUN -> TPG LUN)."""
-        acl = self.acl_dir(wwn)
-        out: dict[int, int] = {}
         try:
-            names = os.listdir(acl)
+            return self._mapped_listed(str(self.acl_dir(wwn)))
         except FileNotFoundError:
-            return out
-        for name in names:
-            m = _number(name, "lun_")
-            if m is None:
-                continue
-            link = _link_in(str(acl / name))
-            t = _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
-            if t is not None:
-                out[m] = t
-        return out
+            return {}
 
     def acl_has_session(self, wwn: str) -> bool:
         """True if the initiator is logged in now (the ACL's ``info`` says so)."""
