@@ -104,6 +104,12 @@ class Result:
         lat = sorted(self.latencies)
         return lat[min(len(lat) - 1, int(q * len(lat)))]
 
+    def quantile(self, q: float) -> float | None:
+        """From the latencies, or as ``wrk`` reported it (``p50``/``p99``, set by wrk_load)."""
+        if self.latencies:
+            return self.pct(q)
+        return getattr(self, f"p{round(q * 100)}", None)
+
 
 @dataclass
 class Target:
@@ -447,16 +453,14 @@ def parse_url(url: str, args: argparse.Namespace) -> Target:
 def compare(reference: Target, daemon: Daemon, args: argparse.Namespace) -> None:
     """Each load ``args.rounds`` times against the reference and against ``daemon``,
     alternating (which goes first alternates too); then the medians and their ratio."""
-    loads = args.loads
     runs: dict[tuple[str, str], list[Result]] = {}
     for rnd in range(args.rounds):
-        for load in loads:
-            args.loads = [load]
+        for load in args.loads:
+            one = argparse.Namespace(**{**vars(args), "loads": [load]})
             pair = [("reference", reference, None), ("targetd", daemon.target, daemon)]
             for who, target, d in pair if rnd % 2 == 0 else pair[::-1]:
-                (r,) = run_loads(target, args, d, label=f"{who}, round {rnd + 1}")
+                (r,) = run_loads(target, one, d, label=f"{who}, round {rnd + 1}")
                 runs.setdefault((load, who), []).append(r)
-    args.loads = loads
     transport = "https" if daemon.target.tls else "http"
 
     def med(results: list[Result], f) -> float | None:
@@ -466,13 +470,13 @@ def compare(reference: Target, daemon: Daemon, args: argparse.Namespace) -> None
     print(f"\n| load | transport | reference: req/s, p50 ms, p99 ms (median of {args.rounds}) "
           "| targetd: req/s, p50 ms, p99 ms | ratio of medians | ratio, worst round |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- |")
-    for load in loads:
+    for load in args.loads:
         cells = []
         for who in ("reference", "targetd"):
             rs = runs[(load, who)]
             rate = med(rs, lambda r: r.rate) or 0.0
-            p50 = med(rs, lambda r: r.pct(0.5) if r.latencies else getattr(r, "p50", None))
-            p99 = med(rs, lambda r: r.pct(0.99) if r.latencies else getattr(r, "p99", None))
+            p50 = med(rs, lambda r: r.quantile(0.5))
+            p99 = med(rs, lambda r: r.quantile(0.99))
             cells.append((rate, f"{rate:,.0f}, {_ms(p50)}, {_ms(p99)}"))
         pairs = zip(runs[(load, "targetd")], runs[(load, "reference")], strict=True)
         worst = min((o.rate / r.rate for o, r in pairs if r.rate), default=float("inf"))
@@ -483,8 +487,7 @@ def compare(reference: Target, daemon: Daemon, args: argparse.Namespace) -> None
 
 
 def print_row(r: Result) -> None:
-    p50 = getattr(r, "p50", None) if not r.latencies else r.pct(0.5)
-    p99 = getattr(r, "p99", None) if not r.latencies else r.pct(0.99)
+    p50, p99 = r.quantile(0.5), r.quantile(0.99)
     print(
         f"| {r.load} | {r.transport} | {r.rate:,.0f} | {_ms(p50)} | {_ms(p99)} | "
         f"{'—' if r.cpu_us is None else f'{r.cpu_us:.0f}'} | "
