@@ -110,7 +110,7 @@ def _make_quickstart_files(out: Path) -> Path:
         dists = [str(src)] + [str(p.parent) for p in sorted(src.glob("plugins/*/pyproject.toml"))]
         subprocess.run(pip + ["wheel", "-q", "-w", str(out / "wheels")] + dists, check=True)
         subprocess.run(
-            pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=64", "wheel"],
+            pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=77", "wheel"],
             check=True,
         )
     return out

@@ -1,6 +1,6 @@
 """Fakes of Ceph's ``rados`` and ``rbd`` Python modules: the subset targetd-rbd uses, over
 an in-memory cluster. For the plugin's own logic only; whether Ceph and kernel RBD do
-what we ask is tested in tests/realkernel/test_rbd.py."""
+what we ask is tested in tests/gateways/test_rbd_pool.py."""
 
 from __future__ import annotations
 

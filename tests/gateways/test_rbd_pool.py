@@ -1,7 +1,8 @@
-"""Ceph RBD block pools on a real kernel: a one-node Ceph cluster in the appliance guest
-(appliance-ceph-up, once for the module), targetd's rbd plugin configured on its pool "rbd"
-as client.targetd, volumes checked through kernel RBD devices, an iSCSI export logged into
-and written.
+"""Ceph RBD block pools on a real kernel, one gateway: targetd's rbd plugin on gateway A
+of this tier (tests/gateways/conftest.py: the Ceph cluster runs in A, targetd serves its
+pool "rbd" as client.targetd), volumes checked through kernel RBD devices in A, an iSCSI
+export logged into and written from A itself. (They ran in the real-kernel tier with a
+cluster of their own until it was one Ceph bring-up, two minutes under TCG, too many.)
 
 Under TCG each `rbd`/`ceph` command in the guest costs seconds (see contrib/appliance.md),
 so the checks use few of them."""
@@ -12,35 +13,29 @@ import time
 
 import pytest
 
-from tests.realkernel.appliance import restart_targetd
+from tests.gateways.gateway import Gateway
 from tests.realkernel.client import RPCError
 from tests.realkernel.lio_helpers import Initiator, MiB, iqn
 from tests.realkernel.lvm_helpers import read_digest, unique, write_random
 
 POOL = "rbd"
-CONFIG = "/etc/target/targetd.yaml"
-RBD_CONFIG = "\n# added by tests/realkernel/test_rbd.py\nrbd_pools: [rbd]\nrbd_client: targetd\n"
 ADMIN = ["--id", "admin", "--pool", POOL]
 
 
-@pytest.fixture(scope="module")
-def ceph(rpc, rpc_client, guest_exec):
-    """The cluster up and targetd serving the RBD pool; the configuration put back and the
-    cluster stopped after."""
-    t0 = time.monotonic()
-    out = guest_exec(["appliance-ceph-up"], timeout=1200).stdout.decode()
-    print(f"appliance-ceph-up: {time.monotonic() - t0:.1f} s\n{out}")
-    original = guest_exec(["cat", CONFIG]).stdout
-    guest_exec(f"cat >> {CONFIG}", input=RBD_CONFIG.encode())
-    t0 = time.monotonic()
-    restart_targetd(rpc, rpc_client, guest_exec)
-    print(f"targetd restart with the RBD pool: {time.monotonic() - t0:.1f} s")
-    yield
-    guest_exec(f"cat > {CONFIG}.new && chmod 600 {CONFIG}.new && mv {CONFIG}.new {CONFIG}",
-               input=original)  # fmt: skip
-    restart_targetd(rpc, rpc_client, guest_exec)
-    # the rest of the tier runs without Ceph's daemons (memory, CPU under TCG)
-    guest_exec(["appliance-ceph-up", "--stop"], timeout=300)
+@pytest.fixture
+def ceph(gateways: tuple[Gateway, Gateway]) -> Gateway:
+    """Gateway A: the cluster up and targetd serving the RBD pool (the tier's fixture)."""
+    return gateways[0]
+
+
+@pytest.fixture
+def rpc(ceph: Gateway):  # noqa: ANN201 - the gateway's call
+    return ceph.rpc
+
+
+@pytest.fixture
+def guest_exec(ceph: Gateway):  # noqa: ANN201 - the gateway's exec, as the real-kernel tier's
+    return ceph.exec
 
 
 def rbd(guest_exec, *args: str, timeout: float = 120) -> str:
