@@ -73,8 +73,11 @@ class LioBase:
         self._names: dict[tuple[str, str], tuple[str, str] | None] = {}
         #: the old daemon's backstores (HBA, name) seen in this process; None: not looked yet
         self._legacy: set[tuple[str, str]] | None = None
-        #: device and unit serial of the LUNs of the last export_list (see listing.py)
-        self._lun_facts: dict[tuple[int, int, str, str], tuple[str, str]] = {}
+        #: pool, volume, device and unit serial of the LUNs of the last export_list
+        #: (None: not a volume's), by LUN number, inode and backstore (see listing.py)
+        self._lun_facts: dict[
+            tuple[int, int, str, str], tuple[str, str, str | None, str] | None
+        ] = {}
 
     def _ready(self) -> None:
         """Make sure the target and TPG exist (rtslib, once per process)."""

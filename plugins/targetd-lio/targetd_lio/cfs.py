@@ -44,7 +44,7 @@ AUTH_FILES = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class TpgLun:
     """A LUN of the TPG and the storage object it exports (``hba``/``name``); ``ino``: the
     LUN directory's inode number when it was listed (0: not known)."""
@@ -55,7 +55,7 @@ class TpgLun:
     ino: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Acl:
     """A node ACL: its group tag and its mapped LUNs (mapped LUN -> TPG LUN number)."""
 
@@ -175,7 +175,15 @@ def _mapped_target(directory: str) -> int | None:
     """The TPG LUN number a mapped-LUN directory links to, or None (no link, or not one
     to a TPG LUN)."""
     link = _link_in(directory)
-    return _number(os.path.basename(link.rstrip("/")), "lun_") if link else None
+    return _number(link.rstrip("/").rpartition("/")[2], "lun_") if link else None
+
+
+def _so_of(link: str) -> tuple[str, str]:
+    """(HBA, storage object) of a TPG LUN's link ``.../core/<hba>/<name>``: its last two
+    components (``os.path.split`` twice, without its generality: export_list does this
+    for every LUN)."""
+    parts = link.rstrip("/").rsplit("/", 2)
+    return (parts[-2] if len(parts) > 1 else ""), parts[-1]
 
 
 class Configfs:
@@ -299,7 +307,11 @@ class Configfs:
             return None
         mapped: dict[int, int] = {}
         for m in hinted:
-            t = _mapped_target(f"{path}/lun_{m}")
+            try:  # targetd's own link name first (what _link_in does, inlined: per export)
+                link = os.readlink(f"{path}/lun_{m}/{ALIAS}")
+                t = _number(link.rstrip("/").rpartition("/")[2], "lun_")
+            except OSError:
+                t = _mapped_target(f"{path}/lun_{m}")
             if t is None:
                 return None
             mapped[m] = t
@@ -320,16 +332,15 @@ class Configfs:
             link = _link_in(entry.path)
             if link is None:
                 continue
-            so_path, name = os.path.split(link.rstrip("/"))
-            view.luns[n] = TpgLun(n, os.path.basename(so_path), name, entry.inode())
+            hba, name = _so_of(link)
+            view.luns[n] = TpgLun(n, hba, name, entry.inode())
 
     def read_lun(self, number: int) -> TpgLun | None:
         """One TPG LUN and the storage object it exports, or None."""
         link = _link_in(str(self.lun_dir(number)))
         if link is None:
             return None
-        so_path, name = os.path.split(link.rstrip("/"))
-        return TpgLun(number, os.path.basename(so_path), name)
+        return TpgLun(number, *_so_of(link))
 
     def lun_in_use(self, number: int) -> bool:
         """True if an ACL maps TPG LUN ``number``, asked of the kernel in one call.

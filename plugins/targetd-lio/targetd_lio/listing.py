@@ -8,10 +8,12 @@ from typing import Any
 from targetd_core.plugin import device_size
 
 from .base import LioBase
-from .cfs import TpgLun
+from .cfs import TpgView
 
 #: (TPG LUN number, its directory's inode, backstore HBA, backstore name)
 _LunKey = tuple[int, int, str, str]
+#: (pool, volume, device, unit serial) of what a TPG LUN exports
+_Facts = tuple[str, str, str | None, str]
 
 
 class ListingMixin(LioBase):
@@ -32,62 +34,76 @@ class ListingMixin(LioBase):
         lun = view.lun_at(*found)
         return lun is not None and bool(view.users_of(lun.number))
 
-    def _backstore_facts(
+    def _lun_facts_of(
         self,
-        lun: TpgLun,
-        known: dict[_LunKey, tuple[str, str]],
-        seen: dict[_LunKey, tuple[str, str]],
-    ) -> tuple[str | None, str]:
-        """The device and unit serial of the backstore a listed TPG LUN exports.
+        view: TpgView,
+        number: int,
+        known: dict[_LunKey, _Facts | None],
+        seen: dict[_LunKey, _Facts | None],
+    ) -> _Facts | None:
+        """(pool, volume, device, unit serial) of what TPG LUN ``number`` exports, or None
+        when it is not a volume of a configured pool.
 
-        Both are fixed while the LUN directory is the same one (same inode: configfs
+        All four are fixed while the LUN directory is the same one (same inode: configfs
         numbers each new inode with ``get_next_ino()``, never reusing a freed number as a
-        disk file system would) and links to the same backstore: the backstore cannot be
+        disk file system would) and links to the same backstore (read in this pass: a
+        LUN directory can be relinked to another backstore): the backstore cannot be
         removed while a LUN links to it, and LIO refuses a new unit serial while the
-        device is exported. So they are read from
-        configfs once per LUN and process (two attribute reads saved per export and
-        listing: half a listing's cost under TCG), and kept for the LUNs of the last
-        listing only.
+        device is exported. So they are worked out once per LUN and process (the name
+        decoded, two attribute reads: half a listing's cost under TCG), and kept for the
+        LUNs of the last listing only.
         """
+        lun = self._tpg_lun(view, number)
+        if lun is None:
+            return None
         key = (lun.number, lun.ino, lun.hba, lun.name)
-        facts = known.get(key) if lun.ino else None
-        if facts is None:
+        if lun.ino and key in known:
+            facts = seen[key] = known[key]
+            return facts
+        pv = self._decode(view, number)
+        if pv is None:
+            facts = None
+        else:
             device = self.cfs.backstore_device(lun.hba, lun.name)
             serial = self.cfs.backstore_serial(lun.hba, lun.name) or ""
-            if not (device and serial and lun.ino):
-                return device, serial  # not cached: read again next time
-            facts = (device, serial)
-        seen[key] = facts
+            facts = (pv[0], pv[1], device, serial)
+            if not (device and serial):
+                return facts  # not kept: read again next time
+        if lun.ino:
+            seen[key] = facts
         return facts
 
     def export_list(self) -> list[dict[str, Any]]:
         view = self.cfs.read(tags=False)
-        info: dict[int, tuple[str, str, int, str] | None] = {}
         known = self._lun_facts
-        seen: dict[_LunKey, tuple[str, str]] = {}
+        seen: dict[_LunKey, _Facts | None] = {}
+        #: TPG LUN -> (pool, volume, size, unit serial), or None: not a volume's
+        rows: dict[int, tuple[str, str, int, str] | None] = {}
         out = []
-        for acl in sorted(view.acls.values(), key=lambda a: a.wwn):
-            for m, t in sorted(acl.mapped.items()):
-                if t not in info:
-                    pv = self._decode(view, t)
-                    if pv is None:
-                        info[t] = None
-                    else:
-                        device, serial = self._backstore_facts(view.luns[t], known, seen)
-                        info[t] = (pv[0], pv[1], device_size(device), serial)
-                i = info[t]
-                if i is None:
-                    continue
-                out.append(
-                    {
-                        "initiator_wwn": acl.wwn,
-                        "lun": m,
-                        "vol_name": i[1],
-                        "vol_size": i[2],
-                        "vol_uuid": i[3],
-                        "pool": i[0],
-                    }
-                )
+        acls = view.acls
+        for wwn in sorted(acls):
+            mapped = acls[wwn].mapped
+            for m, t in sorted(mapped.items()) if len(mapped) > 1 else mapped.items():
+                if t in rows:
+                    row = rows[t]
+                else:
+                    facts = self._lun_facts_of(view, t, known, seen)
+                    row = rows[t] = (
+                        None
+                        if facts is None
+                        else (facts[0], facts[1], device_size(facts[2]), facts[3])
+                    )
+                if row is not None:
+                    out.append(
+                        {
+                            "initiator_wwn": wwn,
+                            "lun": m,
+                            "vol_name": row[1],
+                            "vol_size": row[2],
+                            "vol_uuid": row[3],
+                            "pool": row[0],
+                        }
+                    )
         self._lun_facts = seen
         return out
 

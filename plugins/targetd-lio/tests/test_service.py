@@ -527,6 +527,26 @@ def test_export_list_reads_a_backstore_once_and_sees_a_new_one(env, monkeypatch)
     assert reads == [naming.backstore_name(POOL, "v1")]  # only the new LUN was read
 
 
+def test_export_list_follows_a_lun_directory_relinked_to_another_backstore(env) -> None:
+    """A TPG LUN directory keeps its inode when another tool unlinks its backstore and
+    links another (Linux 6.1 allows it): the listing shows the new backstore's volume,
+    not the one it kept for that directory."""
+    svc, cfs, pools, _ = env
+    svc.export_create(POOL, "v1", I1, 0)
+    svc.export_create(POOL, "v2", I2, 0)
+    assert {e["initiator_wwn"]: e["vol_name"] for e in svc.export_list()} == {I1: "v1", I2: "v2"}
+    view = cfs.read()
+    lun1 = next(lun for lun in view.luns.values() if lun.name.endswith(":v1"))
+    lun2 = next(lun for lun in view.luns.values() if lun.name.endswith(":v2"))
+    ino = cfs.lun_dir(lun1.number).stat().st_ino
+    link = cfs.lun_dir(lun1.number) / "targetd"
+    link.unlink()
+    os.symlink(cfs.so_dir(lun2.hba, lun2.name), link)
+    assert cfs.lun_dir(lun1.number).stat().st_ino == ino
+    listed = {e["initiator_wwn"]: (e["vol_name"], e["vol_uuid"]) for e in svc.export_list()}
+    assert listed[I1] == listed[I2] == ("v2", pools[0].vols["v2"].uuid)
+
+
 def test_export_destroy_reads_one_acl_and_asks_the_kernel_about_the_lun(env, monkeypatch) -> None:
     """export_destroy reads no other ACL: whether another initiator still maps the
     volume's TPG LUN is one question to the kernel, asked only when the LUN could go."""
