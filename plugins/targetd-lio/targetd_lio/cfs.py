@@ -250,19 +250,22 @@ class Configfs:
         except FileNotFoundError:
             return view
         hint = self._mapped_hint
+        new_hint: dict[str, dict[int, int]] = {}
+        acls = view.acls
         for entry in acl_entries:
             if not entry.is_dir(follow_symlinks=False):
                 continue
-            acl = Acl(entry.name, None)
+            wwn, path = entry.name, entry.path
             try:
-                if tags:
-                    acl.tag = _read(entry.path + "/tag") or None
-                mapped = self._mapped_as_hinted(entry.path, hint.get(entry.name))
-                acl.mapped = self._mapped_listed(entry.path) if mapped is None else mapped
+                tag = (_read(path + "/tag") or None) if tags else None
+                mapped = self._mapped_as_hinted(path, hint.get(wwn))
+                if mapped is None:
+                    mapped = self._mapped_listed(path)
             except FileNotFoundError:
                 continue  # removed meanwhile
-            view.acls[acl.wwn] = acl
-        self._mapped_hint = {wwn: acl.mapped for wwn, acl in view.acls.items()}
+            acls[wwn] = Acl(wwn, tag, mapped)
+            new_hint[wwn] = mapped
+        self._mapped_hint = new_hint
         return view
 
     def _mapped_listed(self, path: str) -> dict[int, int]:
@@ -308,10 +311,12 @@ class Configfs:
         mapped: dict[int, int] = {}
         for m in hinted:
             try:  # targetd's own link name first (what _link_in does, inlined: per export)
-                link = os.readlink(f"{path}/lun_{m}/{ALIAS}")
-                t = _number(link.rstrip("/").rpartition("/")[2], "lun_")
+                last = os.readlink(f"{path}/lun_{m}/{ALIAS}").rstrip("/").rpartition("/")[2]
+                t = int(last[4:]) if last[:4] == "lun_" else None
             except OSError:
                 t = _mapped_target(f"{path}/lun_{m}")
+            except ValueError:
+                t = None
             if t is None:
                 return None
             mapped[m] = t
@@ -325,15 +330,19 @@ class Configfs:
             lun_entries = list(os.scandir(lun_dir))
         except FileNotFoundError:
             return
-        for entry in lun_entries:
+        luns = view.luns
+        for entry in lun_entries:  # per export: kept to plain statements (see export_list)
             n = _number(entry.name, "lun_")
             if n is None:
                 continue
-            link = _link_in(entry.path)
-            if link is None:
-                continue
-            hba, name = _so_of(link)
-            view.luns[n] = TpgLun(n, hba, name, entry.inode())
+            try:
+                link = os.readlink(f"{entry.path}/{ALIAS}")
+            except OSError:
+                link = _link_in(entry.path)  # made by someone else: look for it
+                if link is None:
+                    continue
+            parts = link.rstrip("/").rsplit("/", 2)
+            luns[n] = TpgLun(n, parts[-2] if len(parts) > 1 else "", parts[-1], entry.inode())
 
     def read_lun(self, number: int) -> TpgLun | None:
         """One TPG LUN and the storage object it exports, or None."""
