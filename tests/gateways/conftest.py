@@ -3,8 +3,9 @@ cluster in guest A, targetd on both serving its RBD pool (tests/gateways/gateway
 
 Run with `contrib/run-tests gateways` or `python3 -m pytest tests/gateways` as root: the
 fixture boots both guests itself and removes them after (in `contrib/run-tests` it runs
-beside whichever of the real-kernel and storage-host tiers ends last). TARGETD_GATEWAY_DIRS=DIR_A:DIR_B reuses two guests booted before with
-`contrib/appliance up --link` (development; they are left running). This tier never skips.
+beside whichever of the real-kernel and storage-host tiers ends last).
+TARGETD_GATEWAY_DIRS=DIR_A:DIR_B reuses two guests booted before with `contrib/appliance
+up --link` (development; they are left running). This tier never skips.
 """
 
 from __future__ import annotations

@@ -171,11 +171,16 @@ def _link_in(directory: str) -> str | None:
     return None
 
 
+def _lun_number_of(link: str) -> int | None:
+    """The TPG LUN number a mapped LUN's link ``.../lun/lun_<N>`` points to, or None."""
+    return _number(link.rstrip("/").rpartition("/")[2], "lun_")
+
+
 def _mapped_target(directory: str) -> int | None:
     """The TPG LUN number a mapped-LUN directory links to, or None (no link, or not one
     to a TPG LUN)."""
     link = _link_in(directory)
-    return _number(link.rstrip("/").rpartition("/")[2], "lun_") if link else None
+    return _lun_number_of(link) if link else None
 
 
 def _so_of(link: str) -> tuple[str, str]:
@@ -311,12 +316,9 @@ class Configfs:
         mapped: dict[int, int] = {}
         for m in hinted:
             try:  # targetd's own link name first (what _link_in does, inlined: per export)
-                last = os.readlink(f"{path}/lun_{m}/{ALIAS}").rstrip("/").rpartition("/")[2]
-                t = int(last[4:]) if last[:4] == "lun_" else None
+                t = _lun_number_of(os.readlink(f"{path}/lun_{m}/{ALIAS}"))
             except OSError:
                 t = _mapped_target(f"{path}/lun_{m}")
-            except ValueError:
-                t = None
             if t is None:
                 return None
             mapped[m] = t
@@ -331,7 +333,7 @@ class Configfs:
         except FileNotFoundError:
             return
         luns = view.luns
-        for entry in lun_entries:  # per export: kept to plain statements (see export_list)
+        for entry in lun_entries:
             n = _number(entry.name, "lun_")
             if n is None:
                 continue
@@ -341,8 +343,7 @@ class Configfs:
                 link = _link_in(entry.path)  # made by someone else: look for it
                 if link is None:
                     continue
-            parts = link.rstrip("/").rsplit("/", 2)
-            luns[n] = TpgLun(n, parts[-2] if len(parts) > 1 else "", parts[-1], entry.inode())
+            luns[n] = TpgLun(n, *_so_of(link), entry.inode())
 
     def read_lun(self, number: int) -> TpgLun | None:
         """One TPG LUN and the storage object it exports, or None."""

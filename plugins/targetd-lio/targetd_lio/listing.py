@@ -53,7 +53,7 @@ class ListingMixin(LioBase):
         decoded, two attribute reads: half a listing's cost under TCG), and kept for the
         LUNs of the last listing only.
         """
-        lun = view.luns.get(number) or self._tpg_lun(view, number)
+        lun = self._tpg_lun(view, number)
         if lun is None:
             return None
         key = (lun.number, lun.ino, lun.hba, lun.name)
