@@ -75,13 +75,13 @@ def gateways() -> Iterator[tuple[Gateway, Gateway]]:
                 data = a.exec(["cat", f]).stdout
                 b.exec(f"cat > {f}.new && chmod 600 {f}.new && mv {f}.new {f}", input=data)
             b.exec(["modprobe", "rbd"])
-        with Phases.timed("targetd A and B with the RBD pool (restarted in parallel)"):
+        with Phases.timed("targetd A and B with the RBD pool (started in parallel)"):
             threads = [threading.Thread(target=g.serve_rbd) for g in (a, b)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            for g in (a, b):  # what a failed restart raised in its thread, raised here
+            for g in (a, b):  # what a failed start raised in its thread, raised here
                 g.rpc("vol_list", pool="rbd")
         yield a, b
     finally:

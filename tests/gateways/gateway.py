@@ -44,7 +44,8 @@ class Gateway:
 
     @classmethod
     def up(cls, name: str, state_dir: Path, link: str) -> Gateway:
-        appliance("--dir", str(state_dir), "up", "--port", "0", "--link", link)
+        # targetd starts once, with the RBD pool, when the cluster is up (serve_rbd)
+        appliance("--dir", str(state_dir), "up", "--port", "0", "--link", link, "--no-targetd")
         g = cls(name, state_dir)
         g.exec(f"ip addr replace {g.addr}/24 dev eth1 && ip link set eth1 up")
         return g
@@ -96,7 +97,8 @@ class Gateway:
                 time.sleep(2)
 
     def serve_rbd(self) -> None:
-        """targetd with the RBD pool, as client.targetd, under this gateway's id."""
+        """targetd with the RBD pool, as client.targetd, under this gateway's id (started,
+        or restarted in a guest that was booted with it running)."""
         if self.exec(["grep", "-q", "^rbd_gateway_id:", CONFIG], check=False).returncode == 0:
             return
         extra = (

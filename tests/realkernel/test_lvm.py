@@ -360,17 +360,22 @@ def test_destroying_an_exported_volume_is_303(rpc, guest_exec, vols):
 
 
 # --- concurrency ---------------------------------------------------------------------------
-@pytest.mark.parametrize("pool", POOLS)
-def test_parallel_clients(rpc, guest_exec, appliance_env, pool):
-    """8 clients create and destroy volumes at once (two creates, a listing after each,
-    one destroy: 24 LVM changes at once, plus the clean-up): each ends with exactly the
-    volumes it should have and nobody sees an error."""
+def test_parallel_clients(rpc, guest_exec, appliance_env):
+    """8 clients create and destroy volumes at once, half of them in the thin pool and half
+    in the thick one (two creates, a listing after each, one destroy: 24 LVM changes at
+    once in two VGs, plus the clean-up): each ends with exactly the volumes it should have
+    and nobody sees an error. (Both pool kinds in one run: a thick volume is zeroed with
+    the storage lock released, so thin changes run while thick volumes are being zeroed.)"""
     run = unique("par")
     errors: list[str] = []
     kept: dict[int, set[str]] = {}
 
+    def pool_of(n: int) -> str:
+        return POOLS[n % 2]
+
     def worker(n: int) -> None:
         client = new_client(appliance_env)
+        pool = pool_of(n)
         mine = set()
         try:
             for i in range(2):
@@ -395,13 +400,15 @@ def test_parallel_clients(rpc, guest_exec, appliance_env, pool):
         t.join(600)
     try:
         assert not errors, errors
-        expected = {f"{run}-{n}-1" for n in range(8)}
-        listed_now = {n for n in listed(rpc, pool) if n.startswith(run)}
-        in_lvm = {n for n in guest_lvs(guest_exec, vg_of(pool)) if n.startswith(run)}
-        assert listed_now == expected == in_lvm
+        for pool in POOLS:
+            expected = {f"{run}-{n}-1" for n in range(8) if pool_of(n) == pool}
+            listed_now = {n for n in listed(rpc, pool) if n.startswith(run)}
+            in_lvm = {n for n in guest_lvs(guest_exec, vg_of(pool)) if n.startswith(run)}
+            assert listed_now == expected == in_lvm, pool
     finally:
-        for name in {n for n in guest_lvs(guest_exec, vg_of(pool)) if n.startswith(run)}:
-            rpc("vol_destroy", pool=pool, name=name)
+        for pool in POOLS:
+            for name in {n for n in guest_lvs(guest_exec, vg_of(pool)) if n.startswith(run)}:
+                rpc("vol_destroy", pool=pool, name=name)
 
 
 # --- limits --------------------------------------------------------------------------------
