@@ -171,6 +171,11 @@ def _link_in(directory: str) -> str | None:
     return None
 
 
+def _open_dir(path: str) -> int:
+    """A descriptor of directory ``path`` (not through a symlink at its last component)."""
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
 def _lun_number_of(link: str) -> int | None:
     """The TPG LUN number a mapped LUN's link ``.../lun/lun_<N>`` points to, or None."""
     return _number(link.rstrip("/").rpartition("/")[2], "lun_")
@@ -250,26 +255,34 @@ class Configfs:
             view.luns_complete = False
         if not acls:
             return view
+        acls_dir = f"{self.tpg}/acls"
+        # the per-ACL calls are made relative to the directory's descriptor: a path of
+        # three components instead of eleven (~10 us less each under TCG, per export)
         try:
-            acl_entries = list(os.scandir(str(self.tpg / "acls")))
+            dir_fd = _open_dir(acls_dir)
         except FileNotFoundError:
             return view
-        hint = self._mapped_hint
-        new_hint: dict[str, dict[int, int]] = {}
-        acls = view.acls
-        for entry in acl_entries:
-            if not entry.is_dir(follow_symlinks=False):
-                continue
-            wwn, path = entry.name, entry.path
-            try:
-                tag = (_read(path + "/tag") or None) if tags else None
-                mapped = self._mapped_as_hinted(path, hint.get(wwn))
-                if mapped is None:
-                    mapped = self._mapped_listed(path)
-            except FileNotFoundError:
-                continue  # removed meanwhile
-            acls[wwn] = Acl(wwn, tag, mapped)
-            new_hint[wwn] = mapped
+        try:
+            with os.scandir(dir_fd) as it:
+                acl_entries = list(it)
+            hint = self._mapped_hint
+            new_hint: dict[str, dict[int, int]] = {}
+            acls = view.acls
+            for entry in acl_entries:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                wwn = entry.name
+                try:
+                    tag = (_read(f"{acls_dir}/{wwn}/tag") or None) if tags else None
+                    mapped = self._mapped_as_hinted(dir_fd, wwn, hint.get(wwn))
+                    if mapped is None:
+                        mapped = self._mapped_listed(f"{acls_dir}/{wwn}")
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                acls[wwn] = Acl(wwn, tag, mapped)
+                new_hint[wwn] = mapped
+        finally:
+            os.close(dir_fd)
         self._mapped_hint = new_hint
         return view
 
@@ -297,7 +310,9 @@ class Configfs:
             self._acl_subdirs_known = True
         return mapped
 
-    def _mapped_as_hinted(self, path: str, hinted: dict[int, int] | None) -> dict[int, int] | None:
+    def _mapped_as_hinted(
+        self, acls_fd: int, wwn: str, hinted: dict[int, int] | None
+    ) -> dict[int, int] | None:
         """An ACL's mapped LUNs, checked against the last pass's: one ``stat`` and one
         ``readlink`` per mapped LUN instead of a listing (4 system calls, and reading
         the ACL's attributes' names), or None when the hint does not hold.
@@ -311,14 +326,15 @@ class Configfs:
         base = self._acl_subdirs
         if hinted is None or base is None:
             return None
-        if os.stat(path, follow_symlinks=False).st_nlink != 2 + base + len(hinted):
+        # wwn: a name listed from the acls directory (acls_fd), one component
+        if os.stat(wwn, dir_fd=acls_fd, follow_symlinks=False).st_nlink != 2 + base + len(hinted):
             return None
         mapped: dict[int, int] = {}
         for m in hinted:
             try:  # targetd's own link name first (what _link_in does, inlined: per export)
-                t = _lun_number_of(os.readlink(f"{path}/lun_{m}/{ALIAS}"))
+                t = _lun_number_of(os.readlink(f"{wwn}/lun_{m}/{ALIAS}", dir_fd=acls_fd))
             except OSError:
-                t = _mapped_target(f"{path}/lun_{m}")
+                t = _mapped_target(f"{self.tpg}/acls/{wwn}/lun_{m}")
             if t is None:
                 return None
             mapped[m] = t
@@ -327,23 +343,28 @@ class Configfs:
     def read_luns(self, view: TpgView) -> None:
         """Fill ``view`` with every TPG LUN (one listing, one readlink each)."""
         view.luns_complete = True
-        lun_dir = str(self.tpg / "lun")
+        lun_dir = f"{self.tpg}/lun"
         try:
-            lun_entries = list(os.scandir(lun_dir))
+            dir_fd = _open_dir(lun_dir)  # as in read(): short relative paths per LUN
         except FileNotFoundError:
             return
-        luns = view.luns
-        for entry in lun_entries:
-            n = _number(entry.name, "lun_")
-            if n is None:
-                continue
-            try:
-                link = os.readlink(f"{entry.path}/{ALIAS}")
-            except OSError:
-                link = _link_in(entry.path)  # made by someone else: look for it
-                if link is None:
+        try:
+            with os.scandir(dir_fd) as it:
+                lun_entries = list(it)
+            luns = view.luns
+            for entry in lun_entries:
+                n = _number(entry.name, "lun_")
+                if n is None:
                     continue
-            luns[n] = TpgLun(n, *_so_of(link), entry.inode())
+                try:
+                    link = os.readlink(f"{entry.name}/{ALIAS}", dir_fd=dir_fd)
+                except OSError:
+                    link = _link_in(f"{lun_dir}/{entry.name}")  # made by someone else
+                    if link is None:
+                        continue
+                luns[n] = TpgLun(n, *_so_of(link), entry.inode())
+        finally:
+            os.close(dir_fd)
 
     def read_lun(self, number: int) -> TpgLun | None:
         """One TPG LUN and the storage object it exports, or None."""
