@@ -69,14 +69,6 @@ rm -f "$R"/var/lib/man-db/auto-update
 for u in zfs-load-module.service zfs-import-cache.service zfs-import-scan.service; do
     [ ! -e "$R"/lib/systemd/system/$u ] || chroot "$R" systemctl disable -q $u
 done
-# boot time under TCG, where the guest's CPU is what every boot waits for (a module load
-# took 8-13 s): no modprobe@ units for modules nothing here uses (fuse, a DRM display, EFI
-# pstore), no e2scrub_reap (it looks for e2scrub's leftover LVM snapshots: 8-32 s of every
-# boot), and no maintenance timers that would fire in the middle of a test
-for u in modprobe@fuse.service modprobe@drm.service modprobe@efi_pstore.service \
-         e2scrub_reap.service e2scrub_all.timer fstrim.timer dpkg-db-backup.timer; do
-    chroot "$R" systemctl mask -q "$u"
-done
 
 # TCG on a machine shared with other VMs can be 10x slower than hardware: a module load
 # inside a mount (proc-fs-nfsd.mount loads nfsd) took over systemd's default 90 s at load 16
