@@ -110,7 +110,7 @@ def _make_quickstart_files(out: Path) -> Path:
         dists = [str(src)] + [str(p.parent) for p in sorted(src.glob("plugins/*/pyproject.toml"))]
         subprocess.run(pip + ["wheel", "-q", "-w", str(out / "wheels")] + dists, check=True)
         subprocess.run(
-            pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=77", "wheel"],
+            pip + ["download", "-q", "-d", str(out / "wheels"), "setuptools>=77"],
             check=True,
         )
     return out
@@ -201,4 +201,4 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest'
     if Phases.done:
         terminalreporter.section("storagehost phases (wall clock)")
         for name, dt in Phases.done:  # a test's line includes the phases inside it
-            terminalreporter.write_line(f"{dt / 60:6.1f} min  {name}")
+            terminalreporter.write_line(f"{dt / 60:6.1f} min {dt:5.0f} s  {name}")

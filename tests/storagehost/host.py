@@ -7,7 +7,9 @@ the apt repository disk that is its only package source. See contrib/appliance.m
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +17,8 @@ from pathlib import Path
 from tests.realkernel.appliance import Instance, PhaseTimer, appliance
 
 ROOT = Path(__file__).resolve().parents[2]
+# a step line of contrib/quickstart: "quickstart: installing ... (12 s)"
+STEP_LINE = re.compile(r"^(\S+: .*) \((\d+) s\)$", re.M)
 STATE_BASE = Path(os.environ.get("TARGETD_STORAGEHOST_DIR", "/var/lib/targetd-appliance"))
 
 
@@ -37,6 +41,16 @@ class Phases(PhaseTimer):
 
     tag = "storagehost"
     done: list[tuple[str, float]] = []
+
+    @classmethod
+    def record_steps(cls, output: str, prefix: str = "  ") -> list[tuple[str, float]]:
+        """Sub-phases from a script's "NAME: WHAT (N s)" step lines (N: seconds since it
+        started, as contrib/quickstart prints them): each step lasts until the next one;
+        the last step, which only says that it is done, is not one. Returns them too."""
+        marks = [(m[1], int(m[2])) for m in STEP_LINE.finditer(output)]
+        steps = [(prefix + what, float(b - a)) for (what, a), (_, b) in itertools.pairwise(marks)]
+        cls.done.extend(steps)
+        return steps
 
 
 class Guest:

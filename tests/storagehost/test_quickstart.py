@@ -27,6 +27,9 @@ def test_quickstart_host_mode(guest_factory: list[Guest], quickstart_repo: Path,
             timeout=1200,
         )
     out = cp.stdout
+    # its steps, each with the seconds since it started: sub-phases of the table
+    steps = Phases.record_steps(out)
+    assert steps and steps[-1][0].strip().startswith("quickstart: waiting for targetd"), out
     assert "appliance" not in out.lower(), (
         f"quickstart chose the appliance on a storage host:\n{out}"
     )
