@@ -7,15 +7,16 @@ Like the reference daemon's measurements (bench/README.md): 100 MiB thin volumes
 vg-targetd/thin_pool, each exported to its own initiator at LUN 0. For each size N it
 times ``export_list`` (median of 3) and the cycle vol_create + export_create +
 export_destroy + vol_destroy of one more volume (median of 3), and reports export_create
-of the first 10 volumes and of the last 10 before each size (each timed alone). Each
-figure is one call's wall time as the client sees it (the host, over HTTPS through QEMU's
-port forward; the reference client ran inside the guest over plain HTTP).
+of the first 10 volumes and of the last 10 before each size (each timed alone), and each
+of the cycle's four calls (median of the three cycles). Each figure is one call's wall
+time as the client sees it (the host, over HTTPS through QEMU's port forward; the
+reference client ran inside the guest over plain HTTP).
 
 With TARGETD_APPLIANCE_DIR set (``contrib/appliance run`` sets it) it also times, inside
 the guest, what LVM alone costs at that size: one ``lvs`` of the VG, one ``lvs`` selecting
-one LV (what targetd runs to look a volume up: once in export_create of a volume not yet
-exported, once in vol_destroy), and ``lvcreate`` + ``lvremove`` of a thin volume, so the
-growth of the cycle can be split into LVM's and targetd's.
+one LV (what targetd ran to look a volume up before it read device-mapper's sysfs), and
+``lvcreate`` and ``lvremove`` of a thin volume, each timed alone, so the growth of the
+cycle's vol_create and vol_destroy can be set against LVM's own.
 
 Filling the array is the slow part (under TCG ~0.5 s per vol_create, LVM's own cost):
 volumes and exports in between the timed ones are made in JSON-RPC batches (16 calls in
@@ -53,13 +54,17 @@ def timed(fn, *args, **kwargs) -> float:
     return time.monotonic() - t
 
 
-def guest_seconds(script: str, reps: int = 3) -> float | None:
-    """Median wall time of a shell snippet measured inside the guest (None without one)."""
+def guest_seconds(script: str, reps: int = 3, before: str = ":", after: str = ":") -> float | None:
+    """Median wall time of a shell snippet measured inside the guest (None without one);
+    ``before`` and ``after`` run around each timed run, untimed."""
     if not os.environ.get("TARGETD_APPLIANCE_DIR"):
         return None
     from tests.realkernel.appliance import guest_exec
 
-    timed_script = f's=$(date +%s.%N); {{ {script}; }} >/dev/null 2>&1; e=$(date +%s.%N); python3 -c "print($e - $s)"'
+    timed_script = (
+        f"{{ {before}; }} >/dev/null 2>&1; s=$(date +%s.%N); {{ {script}; }} >/dev/null 2>&1; "
+        f'e=$(date +%s.%N); {{ {after}; }} >/dev/null 2>&1; python3 -c "print($e - $s)"'
+    )
     runs = (guest_exec(timed_script).stdout.split()[-1] for _ in range(reps))
     return statistics.median(float(x) for x in runs)
 
@@ -112,6 +117,7 @@ def main() -> int:
     create_times: dict[int, float] = {}  # index -> export_create seconds, timed alone
     rows = []
     listing_parts: dict[int, list[float]] = {}
+    splits: dict[int, tuple[list[float], float | None, float | None]] = {}
 
     def batch(calls: list[tuple[str, dict]]) -> None:
         for start in range(0, len(calls), BATCH):
@@ -154,14 +160,16 @@ def main() -> int:
         while len(made) < n:  # the last 10 before this size, timed
             add_timed()
 
-    def cycle() -> float:
+    def cycle() -> list[float]:
+        """The cycle's four calls, each timed: [vol_create, export_create,
+        export_destroy, vol_destroy]."""
         name, wwn = f"bench-{run}-cycle", f"iqn.1994-05.org.example.bench:{run}-cycle"
-        t = time.monotonic()
-        rpc("vol_create", pool=POOL, name=name, size=SIZE)
-        rpc("export_create", pool=POOL, vol=name, initiator_wwn=wwn, lun=0)
-        rpc("export_destroy", pool=POOL, vol=name, initiator_wwn=wwn)
-        rpc("vol_destroy", pool=POOL, name=name)
-        return time.monotonic() - t
+        return [
+            timed(rpc, "vol_create", pool=POOL, name=name, size=SIZE),
+            timed(rpc, "export_create", pool=POOL, vol=name, initiator_wwn=wwn, lun=0),
+            timed(rpc, "export_destroy", pool=POOL, vol=name, initiator_wwn=wwn),
+            timed(rpc, "vol_destroy", pool=POOL, name=name),
+        ]
 
     def report() -> None:
         print("| exports | export_list s | (reference) | cycle s | (reference) | vol_list s "
@@ -181,6 +189,14 @@ def main() -> int:
                 if n in listing_parts:
                     p = listing_parts[n]
                     print(f"| {n} | {lt:.3f} | {p[0]:.3f} | {p[1]:.3f} |")
+            print()
+        if splits:
+            print("| exports | vol_create s | export_create s | export_destroy s | vol_destroy s "
+                  "| guest lvcreate s | guest lvremove s |")  # fmt: skip
+            print("| --- | --- | --- | --- | --- | --- | --- |")
+            for n, (split, gc, gr) in sorted(splits.items()):
+                g = [f"{x:.3f}" if x is not None else "-" for x in (gc, gr)]
+                print(f"| {n} | " + " | ".join(f"{x:.3f}" for x in split) + f" | {g[0]} | {g[1]} |")
             print()
         first = [create_times[i] for i in range(10) if i in create_times]
         if len(first) == 10:
@@ -205,14 +221,29 @@ def main() -> int:
                 lt.append(time.monotonic() - t)
             assert len([e for e in listing if e["vol_name"].startswith(f"bench-{run}-")]) == n
             vl = statistics.median(timed(rpc, "vol_list", pool=POOL) for _ in range(3))
-            ct = [cycle() for _ in range(3)]
+            calls = [cycle() for _ in range(3)]
+            ct = [sum(c) for c in calls]
+            # each call's median, beside LVM's own lvcreate and lvremove in the guest
+            split = [statistics.median(c[i] for c in calls) for i in range(4)]
             glvs = guest_seconds(f"lvs {VG}")
             # what targetd's look-up of one volume costs LVM (export_create, vol_destroy)
             gone = guest_seconds(f"lvs -S lv_name={names(0)[0]} {VG}")
-            gcycle = guest_seconds(
-                f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare && "
-                f"lvremove -f -q {VG}/bench-{run}-bare"
+            gcreate = guest_seconds(
+                f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare",
+                reps=3,
+                after=f"lvremove -f -q {VG}/bench-{run}-bare",
             )
+            gremove = guest_seconds(
+                f"lvremove -f -q {VG}/bench-{run}-bare",
+                reps=3,
+                before=f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare",
+            )
+            gcycle = None if gcreate is None or gremove is None else gcreate + gremove
+            print(f"[{n}: the cycle's calls (median s): vol_create {split[0]:.3f}, "
+                  f"export_create {split[1]:.3f}, export_destroy {split[2]:.3f}, "
+                  f"vol_destroy {split[3]:.3f}; guest lvcreate {gcreate}, "
+                  f"lvremove {gremove}]", file=sys.stderr, flush=True)  # fmt: skip
+            splits[n] = (split, gcreate, gremove)
             parts = guest_listing_parts()
             if parts is not None:
                 print(f"[{n}: in the guest, export_list's configfs pass {parts[0]:.3f} s "
