@@ -230,12 +230,10 @@ def main() -> int:
             gone = guest_seconds(f"lvs -S lv_name={names(0)[0]} {VG}")
             gcreate = guest_seconds(
                 f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare",
-                reps=3,
                 after=f"lvremove -f -q {VG}/bench-{run}-bare",
             )
             gremove = guest_seconds(
                 f"lvremove -f -q {VG}/bench-{run}-bare",
-                reps=3,
                 before=f"lvcreate -y -q -V 100m -T {VG}/{THIN} -n bench-{run}-bare",
             )
             gcycle = None if gcreate is None or gremove is None else gcreate + gremove

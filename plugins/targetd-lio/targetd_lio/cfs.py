@@ -19,10 +19,11 @@ Layout used (kernel names)::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,9 +172,23 @@ def _link_in(directory: str) -> str | None:
     return None
 
 
-def _open_dir(path: str) -> int:
-    """A descriptor of directory ``path`` (not through a symlink at its last component)."""
-    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+@contextlib.contextmanager
+def _listed_dir(path: str) -> Iterator[tuple[int, list[os.DirEntry[str]]] | None]:
+    """A descriptor of directory ``path`` (not through a symlink at its last component)
+    and its entries, or None when there is no such directory. A pass makes its calls per
+    entry relative to the descriptor: a path of a few components instead of eleven, which
+    the kernel walks on every call (~10 us less each under TCG, per export)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        with os.scandir(fd) as it:
+            entries = list(it)
+        yield fd, entries
+    finally:
+        os.close(fd)
 
 
 def _lun_number_of(link: str) -> int | None:
@@ -256,15 +271,10 @@ class Configfs:
         if not acls:
             return view
         acls_dir = f"{self.tpg}/acls"
-        # the per-ACL calls are made relative to the directory's descriptor: a path of
-        # three components instead of eleven (~10 us less each under TCG, per export)
-        try:
-            dir_fd = _open_dir(acls_dir)
-        except FileNotFoundError:
-            return view
-        try:
-            with os.scandir(dir_fd) as it:
-                acl_entries = list(it)
+        with _listed_dir(acls_dir) as listed:
+            if listed is None:
+                return view
+            dir_fd, acl_entries = listed
             hint = self._mapped_hint
             new_hint: dict[str, dict[int, int]] = {}
             acls = view.acls
@@ -281,8 +291,6 @@ class Configfs:
                     continue  # removed meanwhile
                 acls[wwn] = Acl(wwn, tag, mapped)
                 new_hint[wwn] = mapped
-        finally:
-            os.close(dir_fd)
         self._mapped_hint = new_hint
         return view
 
@@ -344,13 +352,10 @@ class Configfs:
         """Fill ``view`` with every TPG LUN (one listing, one readlink each)."""
         view.luns_complete = True
         lun_dir = f"{self.tpg}/lun"
-        try:
-            dir_fd = _open_dir(lun_dir)  # as in read(): short relative paths per LUN
-        except FileNotFoundError:
-            return
-        try:
-            with os.scandir(dir_fd) as it:
-                lun_entries = list(it)
+        with _listed_dir(lun_dir) as listed:
+            if listed is None:
+                return
+            dir_fd, lun_entries = listed
             luns = view.luns
             for entry in lun_entries:
                 n = _number(entry.name, "lun_")
@@ -363,8 +368,6 @@ class Configfs:
                     if link is None:
                         continue
                 luns[n] = TpgLun(n, *_so_of(link), entry.inode())
-        finally:
-            os.close(dir_fd)
 
     def read_lun(self, number: int) -> TpgLun | None:
         """One TPG LUN and the storage object it exports, or None."""
